@@ -1,0 +1,146 @@
+package chanstream
+
+import (
+	"context"
+	"io"
+)
+
+// The Reader's buffer. Every function here is for the holder of the read
+// token. The buffer is a pooled chunk adopted as it arrived while it fits,
+// a larger array of the Reader's own when it must grow; either way it goes
+// back (to the pool or the collector) as soon as it is emptied, so an idle
+// Reader holds no buffer.
+
+// acquire takes the read token, or returns ctx.Err() and consumes nothing.
+// A ctx that has already ended wins over buffered data.
+func (r *Reader) acquire(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if r.gate.tryLock() {
+		return nil
+	}
+	return r.gate.lock(ctx)
+}
+
+// data returns the unconsumed bytes, first moving in anything Unread put back.
+func (r *Reader) data() []byte {
+	if r.pending.Load() {
+		r.mergeUnread()
+	}
+	return r.buf[r.off:]
+}
+
+// wait adds at least one chunk to the buffer, records the end of the source,
+// or returns because Unread or FeedEOF changed something; it returns
+// ctx.Err() when ctx ends first, with the buffer as it was.
+func (r *Reader) wait(ctx context.Context) error {
+	// Fast path: a chunk is already there.
+	select {
+	case c, ok := <-r.chunks:
+		r.absorb(c, ok)
+		return nil
+	default:
+	}
+	select {
+	case <-r.fed:
+		r.endFed()
+		return nil
+	default:
+	}
+	r.maybeUnpause() // the read in progress may need more than the goroutine was allowed
+	select {
+	case c, ok := <-r.chunks:
+		r.absorb(c, ok)
+	case <-r.kick: // Unread or FeedEOF: look again
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// endFed takes in the chunks already queued, then ends the stream: FeedEOF.
+func (r *Reader) endFed() {
+	for !r.eof {
+		select {
+		case c, ok := <-r.chunks:
+			r.absorb(c, ok)
+		default:
+			r.eof, r.termErr = true, io.EOF
+		}
+	}
+}
+
+// absorb adds chunk c to the buffer; !ok means the reader goroutine has
+// finished and r.srcErr says why.
+func (r *Reader) absorb(c []byte, ok bool) {
+	if !ok {
+		r.eof, r.termErr = true, r.srcErr
+		return
+	}
+	if r.off == len(r.buf) {
+		putChunk(r.buf)
+		r.buf, r.off = c, 0 // adopt the chunk: no copy
+		return
+	}
+	if cap(r.buf)-len(r.buf) < len(c) {
+		rest := len(r.buf) - r.off
+		if rest+len(c) <= cap(r.buf) {
+			copy(r.buf, r.buf[r.off:])
+			r.buf = r.buf[:rest]
+		} else {
+			nb := make([]byte, rest, max(2*cap(r.buf), rest+len(c)))
+			copy(nb, r.buf[r.off:])
+			putChunk(r.buf)
+			r.buf = nb
+		}
+		r.off = 0
+	}
+	r.buf = append(r.buf, c...)
+	putChunk(c)
+}
+
+// take returns a copy of the next n bytes and consumes them.
+func (r *Reader) take(n int) []byte {
+	b := make([]byte, n)
+	copy(b, r.buf[r.off:])
+	r.skip(n)
+	return b
+}
+
+// skip consumes n bytes.
+func (r *Reader) skip(n int) {
+	r.off += n
+	if r.off == len(r.buf) {
+		putChunk(r.buf)
+		r.buf, r.off = nil, 0
+	}
+	r.buffered.Add(-int64(n))
+	r.maybeUnpause()
+}
+
+// takeAll returns every unconsumed byte and consumes them, handing over
+// the buffer itself where it is not a pooled chunk.
+func (r *Reader) takeAll() []byte {
+	d := r.data()
+	if len(d) == 0 {
+		return nil
+	}
+	if cap(r.buf) == chunkSize {
+		return r.take(len(d))
+	}
+	r.buf, r.off = nil, 0
+	r.buffered.Add(-int64(len(d)))
+	r.maybeUnpause()
+	return d
+}
+
+// endResult returns the bytes and error a read returns when the source has
+// ended before the read could complete: at a clean EOF, nothing and io.EOF;
+// after an error, every buffered byte with the error (then the error alone).
+func (r *Reader) endResult(op string) ([]byte, error) {
+	if r.termErr == io.EOF {
+		return nil, io.EOF
+	}
+	return r.takeAll(), wrap(op, r.termErr)
+}

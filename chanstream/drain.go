@@ -1,0 +1,80 @@
+package chanstream
+
+import (
+	"context"
+)
+
+// Drain waits for the write queue to go from above the high watermark to
+// at most the low one: asyncio's drain. It returns nil at once when at most
+// high bytes are queued. It returns at once with the stream's failure —
+// from either side, a reset read included — when the connection has
+// failed, and with an error that errors.Is(err, ErrClosed) after Close or
+// Abort; so it never hangs on a dead peer. When ctx ends first it returns
+// ctx.Err(); the queue is unchanged.
+func (w *Writer) Drain(ctx context.Context) error {
+	w.mu.Lock()
+	err := w.drainErrLocked()
+	ch := w.drained
+	w.mu.Unlock()
+	if err != nil || ch == nil {
+		return err
+	}
+	select {
+	case <-ch:
+	case <-w.closed:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.drainErrLocked()
+}
+
+func (w *Writer) drainErrLocked() error {
+	if w.err != nil {
+		return wrap("drain", w.err)
+	}
+	if w.state >= stateClosing {
+		return wrap("drain", ErrClosed)
+	}
+	return nil
+}
+
+// WriteBufferLimits returns the high and low watermarks.
+func (w *Writer) WriteBufferLimits() (high, low int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.high, w.low
+}
+
+// SetWriteBufferLimits sets both watermarks exactly; low 0 makes Drain wait
+// for an empty queue. It returns an error wrapping ErrInvalidArgument,
+// changing nothing, unless high ≥ low ≥ 0. A Drain waiting now sees the new
+// marks.
+func (w *Writer) SetWriteBufferLimits(high, low int) error {
+	if err := checkWatermarks(high, low); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.high, w.low = high, low
+	w.queuedChangedLocked()
+	w.mu.Unlock()
+	return nil
+}
+
+// queuedChangedLocked keeps the watermark channels in step with queued.
+// drained exists while the queue is above high and until it falls to low;
+// closing it wakes every Drain. emptied, made by Upgrade, closes at zero.
+func (w *Writer) queuedChangedLocked() {
+	switch {
+	case w.queued > w.high && w.drained == nil:
+		w.drained = make(chan struct{})
+	case w.queued <= w.low && w.drained != nil:
+		close(w.drained) // the only closer
+		w.drained = nil
+	}
+	if w.queued == 0 && w.emptied != nil {
+		close(w.emptied) // the only closer
+		w.emptied = nil
+	}
+}

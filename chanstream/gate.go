@@ -1,0 +1,51 @@
+package chanstream
+
+import (
+	"context"
+	"sync/atomic"
+)
+
+// gate is the read token: holding it means owning the Reader's buffer.
+// Its uncontended path is one compare-and-swap to take and one store to
+// give back; a waiter blocks in a select on wake and its ctx, so waiting
+// can be abandoned.
+type gate struct {
+	held    atomic.Bool
+	waiters atomic.Int32
+	wake    chan struct{} // unlock → one waiter; cap 1 so wake-ups coalesce; never closed
+}
+
+func newGate() gate { return gate{wake: make(chan struct{}, 1)} }
+
+func (g *gate) tryLock() bool { return g.held.CompareAndSwap(false, true) }
+
+// lock takes the token, or returns ctx.Err() without it.
+func (g *gate) lock(ctx context.Context) error {
+	if g.tryLock() {
+		return nil
+	}
+	// Count ourselves before the retry: an unlock that happens after our
+	// failed tryLock then sees a waiter and leaves a wake-up in the channel.
+	g.waiters.Add(1)
+	defer g.waiters.Add(-1)
+	for {
+		if g.tryLock() {
+			return nil
+		}
+		select {
+		case <-g.wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (g *gate) unlock() {
+	g.held.Store(false)
+	if g.waiters.Load() > 0 {
+		select {
+		case g.wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
+}

@@ -1,0 +1,315 @@
+package chanstream
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// chunkQueue is the capacity of the chunk channel: how many reads the
+// reader goroutine may be ahead of the application, in addition to the byte
+// bound (2×limit) it keeps with Buffered.
+const chunkQueue = 4
+
+// Reader reads from one byte source with asyncio's read modes. A goroutine
+// of its own reads the source into pooled chunks and hands them over a
+// bounded channel; read calls take them under a token. All methods are safe
+// for concurrent use; concurrent reads are served one at a time.
+type Reader struct {
+	// Set at construction, never changed.
+	limit  int
+	w      *Writer       // the Writer of the same connection; nil for NewReader
+	chunks chan []byte   // reader goroutine → token holder; cap chunkQueue; closed by the reader goroutine as it exits
+	kick   chan struct{} // Unread, FeedEOF → a waiting read; cap 1, coalescing; never closed
+	fed    chan struct{} // closed once by FeedEOF; stops the reader goroutine
+	// Upgrade's hand-shake with the reader goroutine (see park).
+	parkReq chan struct{}    // Upgrade → reader goroutine; cap 1; never closed
+	parked  chan struct{}    // reader goroutine → Upgrade; cap 1; never closed
+	resume  chan io.Reader   // Upgrade → parked reader goroutine: the new source; cap 1; never closed
+	src     io.Reader        // the first source; later ones arrive on resume
+	feedOne sync.Once        // guards close(fed)
+	srcErr  error            // written by the reader goroutine before it closes chunks
+	gate    gate             // the read token
+
+	// Shared counters.
+	buffered atomic.Int64 // bytes received from the source and not consumed, wherever they are
+	want     atomic.Int64 // bytes the read in progress needs buffered (ReadExactly n; MaxInt64 for ReadAll)
+	ended    atomic.Bool  // the source ended (EOF, error, close) or FeedEOF was called
+	pending  atomic.Bool  // unread holds bytes
+	paused   atomic.Bool  // the reader goroutine waits on unpause
+
+	// Owned by the holder of the read token.
+	buf     []byte // unconsumed bytes are buf[off:]
+	off     int
+	eof     bool  // chunks is closed and drained, or FeedEOF: no more bytes will come
+	termErr error // why: io.EOF, or the source's error
+
+	mu      sync.Mutex    // guards the fields below
+	unread  []byte        // bytes put back while the token was held elsewhere, in reading order
+	unpause chan struct{} // non-nil while the reader goroutine is paused; closed by the read side
+	err     error         // Err(): the error that ended the source, or nil
+}
+
+// NewReader returns a Reader over src, any byte source: a pipe, a file, a
+// standard input. It starts the goroutine that reads src; that goroutine
+// returns when src returns an error or io.EOF, or after FeedEOF once its
+// pending Read returns. A WithLimit ≤ 0 panics with an error wrapping
+// ErrInvalidArgument.
+func NewReader(src io.Reader, opts ...Option) *Reader {
+	c := mustConfig(opts)
+	r := newReader(src, c, nil)
+	go r.readLoop()
+	return r
+}
+
+func newReader(src io.Reader, c *config, w *Writer) *Reader {
+	return &Reader{
+		limit:   c.limit,
+		w:       w,
+		src:     src,
+		chunks:  make(chan []byte, chunkQueue),
+		kick:    make(chan struct{}, 1),
+		fed:     make(chan struct{}),
+		parkReq: make(chan struct{}, 1),
+		parked:  make(chan struct{}, 1),
+		resume:  make(chan io.Reader, 1),
+		gate:    newGate(),
+	}
+}
+
+// closedCh is the stream's closed channel, or nil (never ready) without one.
+func (r *Reader) closedCh() <-chan struct{} {
+	if r.w == nil {
+		return nil
+	}
+	return r.w.closed
+}
+
+// readLoop is the reader goroutine: the only code that reads the source.
+func (r *Reader) readLoop() error {
+	src := r.src
+	closed := r.closedCh()
+	for {
+		err := r.waitRoom(closed)
+		if err == nil {
+			err = r.readOnce(src, closed)
+		}
+		if err == errParkNow || (err != nil && isTimeout(err) && r.parkRequested()) {
+			src, err = r.park(closed)
+		}
+		if err != nil {
+			r.finish(err)
+			return nil
+		}
+	}
+}
+
+// readOnce reads one chunk from src and hands it over.
+func (r *Reader) readOnce(src io.Reader, closed <-chan struct{}) error {
+	c := getChunk()
+	n, err := src.Read(c)
+	if n == 0 {
+		putChunk(c)
+		return err
+	}
+	r.buffered.Add(int64(n))
+	select {
+	case r.chunks <- c[:n]:
+		return err
+	case <-closed:
+		err = ErrClosed
+	case <-r.fed:
+		err = io.EOF
+	}
+	r.buffered.Add(-int64(n)) // dropped: the stream has ended
+	putChunk(c)
+	return err
+}
+
+// waitRoom blocks while the Reader holds more than it may (see pauseAt),
+// and handles FeedEOF, Close and Upgrade requests that arrive meanwhile.
+func (r *Reader) waitRoom(closed <-chan struct{}) error {
+	for {
+		select {
+		case <-r.fed:
+			return io.EOF
+		case <-closed:
+			return ErrClosed
+		default:
+		}
+		ch := r.pause()
+		if ch == nil {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-r.fed:
+			return io.EOF
+		case <-closed:
+			return ErrClosed
+		case <-r.parkReq:
+			return errParkNow
+		}
+	}
+}
+
+// errParkNow is waitRoom's way to send the goroutine to park.
+var errParkNow = errors.New("chanstream: park")
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// pauseAt is how many bytes the Reader may hold before its goroutine stops
+// reading: 2×limit, or what the read in progress needs.
+func (r *Reader) pauseAt() int64 { return max(2*int64(r.limit), r.want.Load()) }
+
+// resumeAt is the level at which a paused goroutine reads again: the limit,
+// or just under what the read in progress needs.
+func (r *Reader) resumeAt() int64 { return max(int64(r.limit), r.want.Load()-1) }
+
+// pause returns a channel to wait on when the Reader is full, else nil.
+// The flag is set before the count is read, and the read side lowers the
+// count before it reads the flag; so one of the two sees the other and no
+// wake-up is lost.
+func (r *Reader) pause() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.paused.Store(true)
+	if r.buffered.Load() <= r.pauseAt() {
+		r.paused.Store(false)
+		return nil
+	}
+	r.unpause = make(chan struct{})
+	return r.unpause
+}
+
+// maybeUnpause wakes a paused reader goroutine once the Reader has room.
+func (r *Reader) maybeUnpause() {
+	if !r.paused.Load() {
+		return
+	}
+	r.mu.Lock()
+	if r.unpause != nil && r.buffered.Load() <= r.resumeAt() {
+		close(r.unpause) // the only closer
+		r.unpause = nil
+		r.paused.Store(false)
+	}
+	r.mu.Unlock()
+}
+
+func (r *Reader) parkRequested() bool {
+	select {
+	case <-r.parkReq:
+		return true
+	default:
+		return false
+	}
+}
+
+// park acknowledges Upgrade's request and waits for the source to read
+// from next.
+func (r *Reader) park(closed <-chan struct{}) (io.Reader, error) {
+	r.parked <- struct{}{}
+	select {
+	case src := <-r.resume:
+		return src, nil
+	case <-closed:
+		return nil, ErrClosed
+	}
+}
+
+// finish records why the source ended and closes chunks.
+func (r *Reader) finish(err error) {
+	if err != io.EOF && r.w != nil {
+		err = r.w.readFailed(err)
+	}
+	r.srcErr = err
+	if err != io.EOF {
+		r.mu.Lock()
+		r.err = err
+		r.mu.Unlock()
+	}
+	r.ended.Store(true)
+	close(r.chunks) // the only closer
+}
+
+// Err returns the error that ended the source — a reset, a local close —
+// or nil while it is open and after a clean EOF: asyncio's exception().
+// It does not block.
+func (r *Reader) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// Buffered returns how many bytes were received from the source and not
+// yet consumed, including those still on their way from the reader
+// goroutine. It does not block.
+func (r *Reader) Buffered() int { return int(r.buffered.Load()) }
+
+// Limit returns the Reader's buffer limit.
+func (r *Reader) Limit() int { return r.limit }
+
+// AtEOF reports whether the source has ended (EOF, an error, a close or
+// FeedEOF) and every byte has been consumed: a read would return at once
+// with no data. It does not block.
+func (r *Reader) AtEOF() bool { return r.ended.Load() && r.buffered.Load() == 0 }
+
+// FeedEOF ends the stream now, as if the source had reached EOF: reads
+// return what is buffered, then io.EOF. The reader goroutine stops; bytes
+// the source delivers after FeedEOF are discarded. It does not block.
+func (r *Reader) FeedEOF() {
+	r.feedOne.Do(func() {
+		r.ended.Store(true)
+		close(r.fed) // the only closer
+	})
+	r.poke()
+}
+
+// Unread puts a copy of p back in front of the stream, as if it had never
+// been read: the next read — or one waiting now — sees p before anything
+// else. It does not block.
+func (r *Reader) Unread(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	r.mu.Lock()
+	r.unread = append(append(make([]byte, 0, len(p)+len(r.unread)), p...), r.unread...)
+	r.buffered.Add(int64(len(p)))
+	r.pending.Store(true)
+	r.mu.Unlock()
+	r.poke()
+}
+
+// poke wakes a read waiting for data, if any.
+func (r *Reader) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// mergeUnread moves bytes put back by Unread in front of the buffer.
+// Token holder only.
+func (r *Reader) mergeUnread() {
+	r.mu.Lock()
+	u := r.unread
+	r.unread = nil
+	r.pending.Store(false)
+	r.mu.Unlock()
+	if r.off >= len(u) {
+		// Room in front of the unconsumed bytes: no allocation.
+		r.off -= len(u)
+		copy(r.buf[r.off:], u)
+		return
+	}
+	rest := r.buf[r.off:]
+	nb := make([]byte, len(u)+len(rest), len(u)+len(rest)+chunkSize)
+	copy(nb, u)
+	copy(nb[len(u):], rest)
+	putChunk(r.buf)
+	r.buf, r.off = nb, 0
+}

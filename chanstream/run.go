@@ -1,0 +1,94 @@
+package chanstream
+
+import (
+	"io"
+)
+
+// run is the writer goroutine: the only code that writes the sink. It
+// writes everything queued with one writev, half-closes after WriteEOF,
+// closes after Close, and stops at Abort or a failure. It also supervises
+// the stream: when it is done it waits for the reader goroutine (the
+// errgroup) and then closes done.
+func (w *Writer) run() {
+	for w.step() {
+	}
+	_ = w.group.Wait()
+	close(w.done) // the only closer
+}
+
+// step does one piece of work, or waits for some; false means the writer
+// goroutine is finished.
+func (w *Writer) step() bool {
+	w.mu.Lock()
+	switch {
+	case w.state == stateAborted:
+		w.mu.Unlock()
+		return false
+	case len(w.queue) > 0 && !w.held:
+		batch, dst := w.queue, w.dst
+		w.queue = w.spare[:0]
+		w.mu.Unlock()
+		w.flush(batch, dst)
+		return true
+	case len(w.queue) == 0 && w.state >= stateEOF && !w.halfed:
+		w.halfed = true
+		dst, closing := w.dst, w.state == stateClosing
+		w.mu.Unlock()
+		if err := halfClose(dst, closing); err != nil {
+			w.closeNow(err)
+			return false
+		}
+		return true
+	case len(w.queue) == 0 && w.state == stateClosing:
+		w.mu.Unlock()
+		w.closeNow(nil)
+		return false
+	}
+	w.mu.Unlock()
+	select {
+	case <-w.wake:
+		return true
+	case <-w.closed:
+		return false
+	}
+}
+
+// flush writes batch to dst with one writev, then gives its chunks back.
+func (w *Writer) flush(batch [][]byte, dst io.Writer) {
+	n := 0
+	for _, c := range batch {
+		n += len(c)
+	}
+	w.bufs = append(w.bufs[:0], batch...) // WriteTo consumes the headers it is given
+	_, err := w.bufs.WriteTo(dst)
+	clear(w.bufs[:cap(w.bufs)])
+	for i, c := range batch {
+		putChunk(c)
+		batch[i] = nil
+	}
+	w.mu.Lock()
+	w.spare = batch[:0]
+	if w.state != stateAborted { // Abort already dropped the count
+		w.queued -= n
+	}
+	w.queuedChangedLocked()
+	w.mu.Unlock()
+	if err != nil {
+		w.closeNow(err)
+	}
+}
+
+// halfClose ends the sink's write side after WriteEOF. When Close follows
+// at once there is nothing to do: the close ends both sides.
+func halfClose(dst io.Writer, closing bool) error {
+	if closing {
+		return nil
+	}
+	if c, ok := dst.(interface{ CloseWrite() error }); ok {
+		return c.CloseWrite()
+	}
+	if c, ok := dst.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package chanstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Upgrade replaces the connection under a live stream — the mechanism
+// under STARTTLS. It takes the read token (waiting for a read in progress,
+// or until ctx ends), writes everything queued, parks the reader and writer
+// goroutines, and calls fn with the raw connection and every byte received
+// from it that no read has consumed, including bytes still on their way
+// from the reader goroutine. fn owns those bytes: they are never delivered
+// to the application afterwards. Reads and writes then go on over the conn
+// fn returns; Writes made meanwhile are queued and written to it.
+//
+// When ctx ends before fn is called, Upgrade returns ctx.Err() and the
+// stream goes on as it was. If fn fails, the stream is aborted and the
+// error returned. After Close or Abort it returns ErrClosed; on a stream
+// whose source already ended, an error saying so, without calling fn. It is
+// not supported for NewWriter.
+func (w *Writer) Upgrade(ctx context.Context,
+	fn func(ctx context.Context, conn net.Conn, unread []byte) (net.Conn, error)) error {
+	r := w.r
+	if r == nil {
+		return wrap("upgrade", errors.ErrUnsupported)
+	}
+	w.mu.Lock()
+	err := w.upgradableLocked()
+	w.mu.Unlock()
+	if err != nil {
+		return wrap("upgrade", err)
+	}
+	if err := r.acquire(ctx); err != nil {
+		return err
+	}
+	defer r.gate.unlock()
+	if err := w.hold(ctx); err != nil {
+		return err
+	}
+	conn := w.Conn()
+	if err := r.parkGoroutine(conn); err != nil {
+		w.release(nil)
+		return wrap("upgrade", err)
+	}
+	unread := r.takeAll()
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		w.Abort()
+		return wrap("upgrade", err)
+	}
+	nc, err := fn(ctx, conn, unread)
+	if err == nil && nc == nil {
+		err = errors.New("upgrade function returned no connection")
+	}
+	if err != nil {
+		w.Abort()
+		return fmt.Errorf("chanstream: upgrade: %w", err)
+	}
+	r.resume <- nc
+	w.release(nc)
+	return nil
+}
+
+// hold waits until every queued byte is written, then keeps the writer
+// goroutine off the connection until release. Writes go on queueing.
+func (w *Writer) hold(ctx context.Context) error {
+	for {
+		w.mu.Lock()
+		if err := w.upgradableLocked(); err != nil {
+			w.mu.Unlock()
+			return wrap("upgrade", err)
+		}
+		if w.queued == 0 {
+			w.held = true
+			w.mu.Unlock()
+			return nil
+		}
+		if w.emptied == nil {
+			w.emptied = make(chan struct{})
+		}
+		ch := w.emptied
+		w.mu.Unlock()
+		select {
+		case <-ch:
+		case <-w.closed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (w *Writer) upgradableLocked() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.state >= stateClosing {
+		return ErrClosed
+	}
+	return nil
+}
+
+// release lets the writer goroutine go on, over nc when it is not nil.
+func (w *Writer) release(nc net.Conn) {
+	w.mu.Lock()
+	if nc != nil {
+		w.conn, w.dst = nc, nc
+	}
+	w.held = false
+	w.mu.Unlock()
+	w.poke()
+}
+
+// parkGoroutine stops the reader goroutine between two reads of conn and
+// gathers every chunk it sent. The token is held. A read deadline in the
+// past wakes the goroutine out of conn.Read; it sees the request and parks
+// (see readLoop). Chunks are taken in while waiting, so a goroutine blocked
+// on a full channel gets through to the request.
+func (r *Reader) parkGoroutine(conn net.Conn) error {
+	if r.eof {
+		return r.endedErr()
+	}
+	r.parkReq <- struct{}{}
+	if err := conn.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		<-r.parkReq
+		return err
+	}
+	for {
+		select {
+		case <-r.parked:
+			// Take the chunks it sent before parking.
+			for {
+				select {
+				case c := <-r.chunks:
+					r.absorb(c, true)
+				default:
+					return nil
+				}
+			}
+		case c, ok := <-r.chunks:
+			r.absorb(c, ok)
+			if !ok {
+				_ = conn.SetReadDeadline(time.Time{})
+				select { // the goroutine ended without seeing the request
+				case <-r.parkReq:
+				default:
+				}
+				return r.endedErr()
+			}
+		}
+	}
+}
+
+// endedErr says why an upgrade cannot go on: the source has ended.
+func (r *Reader) endedErr() error {
+	if r.termErr == nil || errors.Is(r.termErr, ErrClosed) {
+		return ErrClosed
+	}
+	return fmt.Errorf("source ended: %w", r.termErr)
+}

@@ -1,0 +1,371 @@
+package chanstream
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Writer writes to one byte sink with asyncio's flow control. Write queues
+// a copy and returns; the writer goroutine writes everything queued with one
+// writev. Drain waits on the watermark. For New(conn), the Writer also owns
+// the connection's lifetime: Close, Abort, WaitClosed. All methods are safe
+// for concurrent use.
+type Writer struct {
+	// Set at construction, never changed.
+	r          *Reader       // the Reader of the same connection; nil for NewWriter
+	serverSide bool
+	tlsConfig  *tls.Config   // the config OpenConnection used, for ExtraInfo; nil otherwise
+	wake       chan struct{} // Write, Close, Abort, Upgrade → writer goroutine; cap 1, coalescing; never closed
+	closed     chan struct{} // closed once by closeNow, before the connection is closed; every blocking select watches it
+	closeOnce  sync.Once     // guards closeNow
+	done       chan struct{} // closed by the writer goroutine when every goroutine of the stream has returned
+	group      errgroup.Group
+
+	// Owned by the writer goroutine.
+	spare [][]byte    // the previous batch's slice, reused as the next queue
+	bufs  net.Buffers // scratch headers for writev, which consumes them
+
+	mu      sync.Mutex // guards the fields below
+	conn    net.Conn   // nil for NewWriter; replaced by Upgrade
+	dst     io.Writer  // what the writer goroutine writes to: conn, or NewWriter's sink
+	queue   [][]byte   // chunks from getChunk (or ReadFrom), in order
+	queued  int        // bytes queued or being written
+	high    int
+	low     int
+	drained chan struct{} // non-nil while queued > high, until queued <= low; closed by queuedChangedLocked
+	emptied chan struct{} // non-nil while Upgrade waits for queued == 0; closed by queuedChangedLocked
+	state   writeState
+	halfed  bool  // the half-close (or NewWriter's close) has been done
+	held    bool  // Upgrade holds the writer goroutine off the connection
+	err     error // the stream's first failure, from either side; sticky
+}
+
+type writeState uint8
+
+const (
+	stateOpen    writeState = iota
+	stateEOF                // WriteEOF: no more writes; half-close after the queue
+	stateClosing            // Close: no more writes; close after the queue
+	stateAborted            // Abort: queue dropped, connection closed
+)
+
+// New adopts conn — asyncio's sock= — and returns its Reader and Writer.
+// It starts the reader and writer goroutines, which end after Close or
+// Abort, or when the connection fails; Done and WaitClosed report it. The
+// stream owns conn from now on. An invalid option (WithLimit ≤ 0, bad
+// watermarks) panics with an error wrapping ErrInvalidArgument.
+func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
+	c := mustConfig(opts)
+	w := newWriter(conn, c)
+	w.conn = conn
+	w.r = newReader(conn, c, w)
+	w.group.Go(w.r.readLoop)
+	go w.run()
+	return w.r, w
+}
+
+// NewWriter returns a Writer over dst, any byte sink. It starts the writer
+// goroutine, which ends after Close or Abort, or when dst fails. Close and
+// WriteEOF close dst after the queue is written when dst is an io.Closer.
+// Invalid watermarks panic with an error wrapping ErrInvalidArgument.
+func NewWriter(dst io.Writer, opts ...Option) *Writer {
+	w := newWriter(dst, mustConfig(opts))
+	go w.run()
+	return w
+}
+
+func newWriter(dst io.Writer, c *config) *Writer {
+	return &Writer{
+		serverSide: c.serverSide,
+		tlsConfig:  c.tls,
+		wake:       make(chan struct{}, 1),
+		closed:     make(chan struct{}),
+		done:       make(chan struct{}),
+		dst:        dst,
+		high:       c.high,
+		low:        c.low,
+	}
+}
+
+// Write queues a copy of p and returns len(p) at once; it never waits for
+// the network (call Drain for back-pressure). After Close, WriteEOF or Abort
+// it returns an error that errors.Is(err, ErrClosed); after the connection
+// failed, that failure. Nothing is queued when it returns an error.
+func (w *Writer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	if err := w.writableLocked(); err != nil {
+		w.mu.Unlock()
+		return 0, wrap("write", err)
+	}
+	appendTo(w, p)
+	w.queuedChangedLocked()
+	w.mu.Unlock()
+	w.poke()
+	return len(p), nil
+}
+
+// WriteString is Write of a string, without converting it first.
+func (w *Writer) WriteString(s string) (int, error) {
+	w.mu.Lock()
+	if err := w.writableLocked(); err != nil {
+		w.mu.Unlock()
+		return 0, wrap("write", err)
+	}
+	appendTo(w, s)
+	w.queuedChangedLocked()
+	w.mu.Unlock()
+	w.poke()
+	return len(s), nil
+}
+
+// WriteLines queues copies of bufs as one unit — no other Write comes
+// between them — and returns the bytes queued. Errors are as for Write.
+func (w *Writer) WriteLines(bufs ...[]byte) (int, error) {
+	w.mu.Lock()
+	if err := w.writableLocked(); err != nil {
+		w.mu.Unlock()
+		return 0, wrap("write lines", err)
+	}
+	n := 0
+	for _, b := range bufs {
+		appendTo(w, b)
+		n += len(b)
+	}
+	w.queuedChangedLocked()
+	w.mu.Unlock()
+	w.poke()
+	return n, nil
+}
+
+// ReadFrom implements io.ReaderFrom: it reads src until EOF into queued
+// chunks, with no extra copy, and drains whenever the queue passes the high
+// watermark, so io.Copy into a Writer holds about high bytes at most. It
+// returns the bytes queued and nil at EOF, src's error, or the Writer's.
+func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
+	var total int64
+	for {
+		if err := w.Drain(context.Background()); err != nil {
+			return total, err
+		}
+		c := getChunk()
+		n, rerr := src.Read(c)
+		if n > 0 {
+			w.mu.Lock()
+			if err := w.writableLocked(); err != nil {
+				w.mu.Unlock()
+				putChunk(c)
+				return total, wrap("read from", err)
+			}
+			w.queue = append(w.queue, c[:n])
+			w.queued += n
+			w.queuedChangedLocked()
+			w.mu.Unlock()
+			w.poke()
+			total += int64(n)
+		} else {
+			putChunk(c)
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// writableLocked says why a write is refused, or nil.
+func (w *Writer) writableLocked() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.state != stateOpen {
+		return ErrClosed
+	}
+	return nil
+}
+
+// appendTo copies p to the end of w's queue, filling the last chunk before
+// it takes a new one from the pool. w.mu is held.
+func appendTo[T []byte | string](w *Writer, p T) {
+	w.queued += len(p)
+	for len(p) > 0 {
+		if n := len(w.queue); n > 0 {
+			tail := w.queue[n-1]
+			if cap(tail) == chunkSize && len(tail) < chunkSize {
+				k := copy(tail[len(tail):chunkSize], p)
+				w.queue[n-1] = tail[:len(tail)+k]
+				p = p[k:]
+				continue
+			}
+		}
+		w.queue = append(w.queue, getChunk()[:0])
+	}
+}
+
+// poke wakes the writer goroutine.
+func (w *Writer) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// Buffered returns how many bytes are queued or being written:
+// asyncio's get_write_buffer_size. It does not block.
+func (w *Writer) Buffered() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.queued
+}
+
+// CanWriteEOF reports whether WriteEOF can half-close the sink: a
+// connection with CloseWrite, but not TLS (asyncio), or a NewWriter sink
+// that is an io.Closer.
+func (w *Writer) CanWriteEOF() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return canWriteEOF(w.dst)
+}
+
+func canWriteEOF(dst io.Writer) bool {
+	if _, ok := dst.(*tls.Conn); ok {
+		return false
+	}
+	if _, ok := dst.(interface{ CloseWrite() error }); ok {
+		return true
+	}
+	_, isConn := dst.(net.Conn)
+	_, isCloser := dst.(io.Closer)
+	return !isConn && isCloser
+}
+
+// WriteEOF refuses further writes and returns at once; the writer
+// goroutine half-closes the sink once every queued byte is written. Reading
+// goes on. It returns an error that errors.Is(err, errors.ErrUnsupported)
+// where CanWriteEOF is false, and ErrClosed after Close, Abort or WriteEOF.
+func (w *Writer) WriteEOF() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.writableLocked(); err != nil {
+		return wrap("write eof", err)
+	}
+	if !canWriteEOF(w.dst) {
+		return wrap("write eof", errors.ErrUnsupported)
+	}
+	w.state = stateEOF
+	w.poke()
+	return nil
+}
+
+// Close refuses further writes and returns at once; the writer goroutine
+// writes what is queued, then closes the connection (for NewWriter, closes
+// the sink if it is an io.Closer). Reads go on returning what was received,
+// then ErrClosed. Close is idempotent and returns nil; WaitClosed waits for
+// the end. A peer that never reads holds the flush until Abort.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	if w.state < stateClosing {
+		w.state = stateClosing
+	}
+	w.mu.Unlock()
+	w.poke()
+	return nil
+}
+
+// Abort drops what is queued and closes the connection now. Later writes
+// return ErrClosed; reads return what was received, then ErrClosed.
+func (w *Writer) Abort() error {
+	w.mu.Lock()
+	w.state = stateAborted
+	for i, c := range w.queue {
+		putChunk(c)
+		w.queue[i] = nil
+	}
+	w.queue = w.queue[:0]
+	w.queued = 0 // bytes being written are dropped too: the connection closes under them
+	w.queuedChangedLocked()
+	w.mu.Unlock()
+	w.closeNow(nil)
+	w.poke()
+	return nil
+}
+
+// IsClosing reports whether Close or Abort was called or the connection
+// has closed. It stays false after WriteEOF.
+func (w *Writer) IsClosing() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state >= stateClosing {
+		return true
+	}
+	select {
+	case <-w.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// WaitClosed blocks until the stream is closed and every goroutine of it
+// has returned, or ctx ends (then it returns ctx.Err()). It returns nil once
+// closed, whatever ended the stream.
+func (w *Writer) WaitClosed(ctx context.Context) error {
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Done returns a channel that is closed when WaitClosed would return nil.
+func (w *Writer) Done() <-chan struct{} { return w.done }
+
+// closeNow closes the connection once, recording cause as the stream's
+// failure when it is the first. The closed channel is closed before the
+// connection, so a goroutine woken by the failed Read or Write sees why.
+func (w *Writer) closeNow(cause error) {
+	w.closeOnce.Do(func() {
+		w.mu.Lock()
+		if cause != nil && w.err == nil {
+			w.err = cause
+		}
+		dst := w.dst
+		w.mu.Unlock()
+		close(w.closed)
+		if c, ok := dst.(io.Closer); ok {
+			_ = c.Close()
+		}
+	})
+}
+
+// readFailed is the reader goroutine's report that the source failed with
+// err (not io.EOF). A failure of an open stream aborts it, as asyncio does;
+// the error reads return is the stream's first failure.
+func (w *Writer) readFailed(err error) error {
+	select {
+	case <-w.closed: // closed locally, or after an earlier failure
+	default:
+		w.closeNow(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	return err
+}
+
+// failure returns the stream's first failure, or nil.
+func (w *Writer) failure() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
