@@ -362,10 +362,3 @@ func (w *Writer) readFailed(err error) error {
 	}
 	return err
 }
-
-// failure returns the stream's first failure, or nil.
-func (w *Writer) failure() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
-}

@@ -1,0 +1,69 @@
+// Package chanstream gives a connection Python asyncio's stream API, built
+// from goroutines and channels: a [Reader] with asyncio's read modes
+// (read, readline, readexactly, readuntil) and a [Writer] with its flow
+// control (write, drain, write_eof, close, wait_closed).
+//
+// [New] adopts a net.Conn and returns its Reader and Writer; [NewReader] and
+// [NewWriter] wrap any io.Reader or io.Writer (a pipe, a file, a standard
+// stream).
+//
+//	r, w := chanstream.New(conn)
+//	w.WriteString("HELO example.org\r\n")
+//	if err := w.Drain(ctx); err != nil { ... }
+//	line, err := r.ReadLine(ctx)
+//	...
+//	w.Close()
+//	w.WaitClosed(ctx)
+//
+// # Goroutines
+//
+// Each connection has one reader goroutine, the only code that reads the
+// connection, and one writer goroutine, the only code that writes it. The
+// reader goroutine hands chunks to the Reader over a bounded channel; the
+// writer goroutine takes everything Write queued and writes it with one
+// writev. Both end after [Writer.Close] or [Writer.Abort], or when the
+// connection fails; [Writer.Done] is closed, and [Writer.WaitClosed]
+// returns, once both have returned. A [NewReader]'s goroutine ends when its
+// source returns EOF or an error, or after [Reader.FeedEOF].
+//
+// # Cancellation
+//
+// Every call that may block takes a ctx or is ended by Close, Abort or the
+// connection's end; nothing blocks forever on a peer. A read whose ctx ends
+// returns ctx.Err() and consumes nothing: every byte stays for the next
+// read. A ctx that has already ended wins over data that is buffered, as a
+// past deadline does for net.Conn: the read returns ctx.Err() at once. A ctx
+// ends a wait, never the stream.
+//
+// # Concurrency
+//
+// All methods are safe for concurrent use. Concurrent reads are served one
+// at a time, each byte delivered exactly once; a read waiting its turn can
+// be cancelled by its ctx.
+//
+// # Memory
+//
+// A Reader holds at most 2×limit ([WithLimit], default [DefaultLimit]) plus
+// one read chunk of unread data — max(2×limit, n) during a ReadExactly(n) —
+// then its goroutine stops reading the connection, so the kernel's window
+// closes and the peer slows down, as asyncio pauses its transport; it reads
+// again once the application has read down to the limit. An idle Reader
+// holds no buffer. The write queue is unbounded, as asyncio's is: [Writer.Drain]
+// (and [Writer.ReadFrom], which drains as it goes) keep it near the high
+// watermark.
+//
+// # Errors
+//
+// Bad arguments return an error wrapping [ErrInvalidArgument] and change
+// nothing; constructors without an error result panic with it. Use after
+// Close returns an error that errors.Is(err, [ErrClosed]). A connection
+// error reaches reads only after every byte received before it, and is
+// sticky for writes. Short reads at EOF are [*IncompleteReadError]; a
+// separator beyond the limit is [*LimitOverrunError]; use errors.As.
+//
+// # Differences from asyncio
+//
+// A reset connection's buffered bytes are still delivered (asyncio drops
+// them); a read with an ended ctx consumes nothing (asyncio's cancelled
+// read may have consumed); EOF is io.EOF, not an empty bytes object.
+package chanstream
