@@ -85,7 +85,7 @@ func (r *Reader) ReadLine(ctx context.Context) ([]byte, error) {
 	defer r.gate.unlock()
 	line, err := r.until(ctx, "read line", newline)
 	if over, ok := err.(*LimitOverrunError); ok {
-		d := r.data()
+		d := r.buf[r.off:] // as until saw it
 		if over.Consumed < len(d) && d[over.Consumed] == '\n' {
 			r.skip(over.Consumed + 1)
 		} else {
@@ -133,11 +133,11 @@ func (r *Reader) until(ctx context.Context, op string, seps [][]byte) ([]byte, e
 	}
 	scanned := 0 // no match starts before it (asyncio's offset)
 	for {
-		merged := r.pending.Load()
-		d := r.data()
-		if merged {
+		if r.pending.Load() {
+			r.mergeUnread()
 			scanned = 0 // bytes came in front
 		}
+		d := r.buf[r.off:]
 		if len(d)-scanned >= minLen {
 			if start, end := match(d, seps, scanned); end >= 0 {
 				if start > r.limit {
@@ -271,18 +271,24 @@ func (r *Reader) Read(p []byte) (int, error) {
 
 // WriteTo implements io.WriterTo: it writes every byte of the stream to w
 // until EOF and returns nil then, as io.Copy does, or the source's or w's
-// error. It blocks until then.
+// error. It blocks until then. When w is a *Writer it drains after each
+// write, so io.Copy from a Reader to a Writer keeps the Writer's queue near
+// its high watermark and a slow peer slows the source.
 func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	if err := r.acquire(context.Background()); err != nil {
 		return 0, err
 	}
 	defer r.gate.unlock()
+	sw, _ := w.(*Writer)
 	var total int64
 	for {
 		if d := r.data(); len(d) > 0 {
 			n, err := w.Write(d)
 			total += int64(n)
 			r.skip(n)
+			if err == nil && sw != nil {
+				err = sw.Drain(context.Background())
+			}
 			if err != nil {
 				return total, err
 			}

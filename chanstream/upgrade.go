@@ -124,8 +124,11 @@ func (r *Reader) parkGoroutine(conn net.Conn) error {
 	}
 	r.parkReq <- struct{}{}
 	if err := conn.SetReadDeadline(time.Unix(1, 0)); err != nil {
-		<-r.parkReq
-		return err
+		select {
+		case <-r.parkReq: // taken back before the goroutine saw it
+			return err
+		default: // the goroutine took it while paused, and parks without the deadline
+		}
 	}
 	for {
 		select {
