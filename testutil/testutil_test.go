@@ -1,0 +1,105 @@
+package testutil_test
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/cspstream/streams/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
+
+func TestLoopback(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, server := testutil.Loopback(t)
+	if client.W.ServerSide() || !server.W.ServerSide() {
+		t.Fatalf("ServerSide: client %v, server %v; want false, true", client.W.ServerSide(), server.W.ServerSide())
+	}
+	if got := client.W.RemoteAddr().(*net.TCPAddr); !got.IP.IsLoopback() {
+		t.Fatalf("remote address %v is not loopback", got)
+	}
+	client.W.WriteString("ping\n")
+	line, err := server.R.ReadLine(ctx)
+	if string(line) != "ping\n" || err != nil {
+		t.Fatalf("ReadLine() = %q, %v; want %q, nil", line, err, "ping\n")
+	}
+	server.W.WriteString("pong\n")
+	line, err = client.R.ReadLine(ctx)
+	if string(line) != "pong\n" || err != nil {
+		t.Fatalf("ReadLine() = %q, %v; want %q, nil", line, err, "pong\n")
+	}
+}
+
+func TestSelfSignedTLS(t *testing.T) {
+	serverCfg, clientCfg := testutil.SelfSignedTLS(t, "example.test", "10.1.2.3")
+	for _, name := range []string{"localhost", "127.0.0.1", "::1", "example.test", "10.1.2.3"} {
+		t.Run(name, func(t *testing.T) {
+			cc, sc := testutil.TCPPair(t)
+			cfg := clientCfg.Clone()
+			cfg.ServerName = name
+			tc, ts := tls.Client(cc, cfg), tls.Server(sc, serverCfg)
+			errs := make(chan error, 1)
+			go func() { errs <- ts.Handshake() }()
+			if err := tc.Handshake(); err != nil {
+				t.Fatalf("client handshake for %s: %v", name, err)
+			}
+			if err := <-errs; err != nil {
+				t.Fatalf("server handshake: %v", err)
+			}
+		})
+	}
+	t.Run("other name refused", func(t *testing.T) {
+		cc, sc := testutil.TCPPair(t)
+		cfg := clientCfg.Clone()
+		cfg.ServerName = "other.test"
+		errs := make(chan error, 1)
+		go func() { errs <- tls.Server(sc, serverCfg).Handshake() }()
+		if err := tls.Client(cc, cfg).Handshake(); err == nil {
+			t.Fatal("handshake for a name not in the certificate succeeded")
+		}
+		cc.Close()
+		<-errs
+	})
+}
+
+// recorder is a testing.TB that keeps its cleanups and errors to itself.
+type recorder struct {
+	testing.TB
+	cleanups []func()
+	errors   int
+}
+
+func (r *recorder) Helper()               {}
+func (r *recorder) Cleanup(f func())      { r.cleanups = append(r.cleanups, f) }
+func (r *recorder) Error(args ...any)     { r.errors++ }
+func (r *recorder) Errorf(string, ...any) { r.errors++ }
+func (r *recorder) runCleanups() {
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		r.cleanups[i]()
+	}
+}
+
+func TestCheckLeaks(t *testing.T) {
+	rec := &recorder{TB: t}
+	testutil.CheckLeaks(rec)
+	stop := make(chan struct{})
+	exited := make(chan struct{})
+	go func() { <-stop; close(exited) }()
+	rec.runCleanups() // the goroutine is still running: a leak
+	close(stop)
+	<-exited
+	if rec.errors == 0 {
+		t.Fatal("CheckLeaks did not report a running goroutine")
+	}
+
+	rec = &recorder{TB: t}
+	testutil.CheckLeaks(rec)
+	rec.runCleanups()
+	if rec.errors != 0 {
+		t.Fatal("CheckLeaks reported a leak with no goroutine started")
+	}
+}
