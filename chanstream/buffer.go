@@ -48,7 +48,15 @@ func (r *Reader) wait(ctx context.Context) error {
 		return nil
 	default:
 	}
-	r.maybeUnpause() // the read in progress may need more than the goroutine was allowed
+	// This read needs more than everything received: let the goroutine read
+	// past its bound if it paused, as asyncio resumes reading before it
+	// waits. want is stored before maybeUnpause reads the flag, and pause
+	// stores the flag before it reads want, so one of them sees the other.
+	if prev, need := r.want.Load(), r.buffered.Load()+1; need > prev {
+		r.want.Store(need)
+		defer r.want.Store(prev)
+	}
+	r.maybeUnpause()
 	select {
 	case c, ok := <-r.chunks:
 		r.absorb(c, ok)
@@ -76,6 +84,12 @@ func (r *Reader) endFed() {
 func (r *Reader) absorb(c []byte, ok bool) {
 	if !ok {
 		r.eof, r.termErr = true, r.srcErr
+		if r.termErr == io.EOF && r.w != nil {
+			// A write may have met the reset after the goroutine saw EOF.
+			if err := r.w.failure(); err != nil {
+				r.termErr = err
+			}
+		}
 		return
 	}
 	if r.off == len(r.buf) {
@@ -102,8 +116,9 @@ func (r *Reader) absorb(c []byte, ok bool) {
 
 // take returns a copy of the next n bytes and consumes them.
 func (r *Reader) take(n int) []byte {
-	b := make([]byte, n)
-	copy(b, r.buf[r.off:])
+	src := r.buf[r.off : r.off+n]
+	b := make([]byte, len(src))
+	copy(b, src) // make+copy of the same length: the compiler skips zeroing b
 	r.skip(n)
 	return b
 }

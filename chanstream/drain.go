@@ -14,11 +14,15 @@ import (
 func (w *Writer) Drain(ctx context.Context) error {
 	w.mu.Lock()
 	err := w.drainErrLocked()
-	ch := w.drained
-	w.mu.Unlock()
-	if err != nil || ch == nil {
+	if err != nil || !w.above {
+		w.mu.Unlock()
 		return err
 	}
+	if w.drained == nil {
+		w.drained = make(chan struct{})
+	}
+	ch := w.drained
+	w.mu.Unlock()
 	select {
 	case <-ch:
 	case <-w.closed:
@@ -62,16 +66,21 @@ func (w *Writer) SetWriteBufferLimits(high, low int) error {
 	return nil
 }
 
-// queuedChangedLocked keeps the watermark channels in step with queued.
-// drained exists while the queue is above high and until it falls to low;
-// closing it wakes every Drain. emptied, made by Upgrade, closes at zero.
+// queuedChangedLocked keeps the watermark in step with queued: above from
+// passing high until falling to low; closing drained wakes every Drain
+// waiting. The channel is made only when a Drain waits, so writes that
+// cross the watermark allocate nothing. emptied, made by Upgrade, closes
+// at zero.
 func (w *Writer) queuedChangedLocked() {
 	switch {
-	case w.queued > w.high && w.drained == nil:
-		w.drained = make(chan struct{})
-	case w.queued <= w.low && w.drained != nil:
-		close(w.drained) // the only closer
-		w.drained = nil
+	case w.queued > w.high:
+		w.above = true
+	case w.queued <= w.low && w.above:
+		w.above = false
+		if w.drained != nil {
+			close(w.drained) // the only closer
+			w.drained = nil
+		}
 	}
 	if w.queued == 0 && w.emptied != nil {
 		close(w.emptied) // the only closer

@@ -24,13 +24,13 @@ type Reader struct {
 	kick   chan struct{} // Unread, FeedEOF → a waiting read; cap 1, coalescing; never closed
 	fed    chan struct{} // closed once by FeedEOF; stops the reader goroutine
 	// Upgrade's hand-shake with the reader goroutine (see park).
-	parkReq chan struct{}    // Upgrade → reader goroutine; cap 1; never closed
-	parked  chan struct{}    // reader goroutine → Upgrade; cap 1; never closed
-	resume  chan io.Reader   // Upgrade → parked reader goroutine: the new source; cap 1; never closed
-	src     io.Reader        // the first source; later ones arrive on resume
-	feedOne sync.Once        // guards close(fed)
-	srcErr  error            // written by the reader goroutine before it closes chunks
-	gate    gate             // the read token
+	parkReq chan struct{}  // Upgrade → reader goroutine; cap 1; never closed
+	parked  chan struct{}  // reader goroutine → Upgrade; cap 1; never closed
+	resume  chan io.Reader // Upgrade → parked reader goroutine: the new source; cap 1; never closed
+	src     io.Reader      // the first source; later ones arrive on resume
+	feedOne sync.Once      // guards close(fed)
+	srcErr  error          // written by the reader goroutine before it closes chunks
+	gate    gate           // the read token
 
 	// Shared counters.
 	buffered atomic.Int64 // bytes received from the source and not consumed, wherever they are
@@ -223,8 +223,8 @@ func (r *Reader) park(closed <-chan struct{}) (io.Reader, error) {
 
 // finish records why the source ended and closes chunks.
 func (r *Reader) finish(err error) {
-	if err != io.EOF && r.w != nil {
-		err = r.w.readFailed(err)
+	if r.w != nil {
+		err = r.w.readEnded(err)
 	}
 	r.srcErr = err
 	if err != io.EOF {
@@ -236,13 +236,18 @@ func (r *Reader) finish(err error) {
 	close(r.chunks) // the only closer
 }
 
-// Err returns the error that ended the source — a reset, a local close —
-// or nil while it is open and after a clean EOF: asyncio's exception().
-// It does not block.
+// Err returns the error that ended the stream — a reset, a local close, a
+// failed write — or nil while it is open and after a clean EOF: asyncio's
+// exception(). Reads still deliver the bytes buffered before it. It does
+// not block.
 func (r *Reader) Err() error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.err
+	err := r.err
+	r.mu.Unlock()
+	if err == nil && r.w != nil {
+		err = r.w.failure() // a write error ends reading too, as in asyncio
+	}
+	return err
 }
 
 // Buffered returns how many bytes were received from the source and not

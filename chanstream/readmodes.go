@@ -83,6 +83,12 @@ func (r *Reader) ReadLine(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	defer r.gate.unlock()
+	// Fast path: a whole line within the limit is already buffered.
+	if !r.pending.Load() {
+		if i := bytes.IndexByte(r.buf[r.off:], '\n'); i >= 0 && i <= r.limit {
+			return r.take(i + 1), nil
+		}
+	}
 	line, err := r.until(ctx, "read line", newline)
 	if over, ok := err.(*LimitOverrunError); ok {
 		d := r.buf[r.off:] // as until saw it

@@ -59,15 +59,19 @@ func (w *Writer) flush(batch [][]byte, dst io.Writer) {
 	for _, c := range batch {
 		n += len(c)
 	}
-	w.bufs = append(w.bufs[:0], batch...) // WriteTo consumes the headers it is given
-	_, err := w.bufs.WriteTo(dst)
-	clear(w.bufs[:cap(w.bufs)])
+	w.bufs = append(w.bufs[:0], batch...)
+	w.out = w.bufs // WriteTo consumes the slice it is called on
+	_, err := w.out.WriteTo(dst)
+	clear(w.bufs)
 	for i, c := range batch {
 		putChunk(c)
 		batch[i] = nil
 	}
 	w.mu.Lock()
 	w.spare = batch[:0]
+	if err != nil && w.err == nil && w.state != stateAborted {
+		w.err = err // before Drain can wake below
+	}
 	if w.state != stateAborted { // Abort already dropped the count
 		w.queued -= n
 	}

@@ -18,7 +18,7 @@ import (
 // for concurrent use.
 type Writer struct {
 	// Set at construction, never changed.
-	r          *Reader       // the Reader of the same connection; nil for NewWriter
+	r          *Reader // the Reader of the same connection; nil for NewWriter
 	serverSide bool
 	tlsConfig  *tls.Config   // the config OpenConnection used, for ExtraInfo; nil otherwise
 	wake       chan struct{} // Write, Close, Abort, Upgrade → writer goroutine; cap 1, coalescing; never closed
@@ -29,7 +29,8 @@ type Writer struct {
 
 	// Owned by the writer goroutine.
 	spare [][]byte    // the previous batch's slice, reused as the next queue
-	bufs  net.Buffers // scratch headers for writev, which consumes them
+	bufs  net.Buffers // scratch headers for writev, full capacity kept
+	out   net.Buffers // the copy of bufs that WriteTo consumes (a field, so it does not escape per call)
 
 	mu      sync.Mutex // guards the fields below
 	conn    net.Conn   // nil for NewWriter; replaced by Upgrade
@@ -38,7 +39,8 @@ type Writer struct {
 	queued  int        // bytes queued or being written
 	high    int
 	low     int
-	drained chan struct{} // non-nil while queued > high, until queued <= low; closed by queuedChangedLocked
+	above   bool          // queued passed high and has not yet fallen to low: Drain waits
+	drained chan struct{} // made by the first Drain that waits while above; closed by queuedChangedLocked at low
 	emptied chan struct{} // non-nil while Upgrade waits for queued == 0; closed by queuedChangedLocked
 	state   writeState
 	halfed  bool  // the half-close (or NewWriter's close) has been done
@@ -346,10 +348,20 @@ func (w *Writer) closeNow(cause error) {
 	})
 }
 
-// readFailed is the reader goroutine's report that the source failed with
-// err (not io.EOF). A failure of an open stream aborts it, as asyncio does;
-// the error reads return is the stream's first failure.
-func (w *Writer) readFailed(err error) error {
+// readEnded is the reader goroutine's report that the source ended with
+// err; it returns what reads are to return after the buffered bytes. A
+// failure of an open stream aborts it, as asyncio does, and reads return
+// the stream's first failure — also instead of io.EOF, since Linux reports a
+// reset once: when a write met it, the next read sees a plain EOF.
+func (w *Writer) readEnded(err error) error {
+	if err == io.EOF {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.err != nil {
+			return w.err
+		}
+		return io.EOF
+	}
 	select {
 	case <-w.closed: // closed locally, or after an earlier failure
 	default:
@@ -361,4 +373,11 @@ func (w *Writer) readFailed(err error) error {
 		return w.err
 	}
 	return err
+}
+
+// failure returns the stream's first failure, or nil.
+func (w *Writer) failure() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
 }
