@@ -52,7 +52,7 @@ func (r *Reader) wait(ctx context.Context) error {
 	// past its bound if it paused, as asyncio resumes reading before it
 	// waits. want is stored before maybeUnpause reads the flag, and pause
 	// stores the flag before it reads want, so one of them sees the other.
-	if prev, need := r.want.Load(), r.buffered.Load()+1; need > prev {
+	if prev, need := r.want.Load(), int64(len(r.buf)-r.off)+1; need > prev {
 		r.want.Store(need)
 		defer r.want.Store(prev)
 	}
@@ -69,12 +69,15 @@ func (r *Reader) wait(ctx context.Context) error {
 
 // endFed takes in the chunks already queued, then ends the stream: FeedEOF.
 func (r *Reader) endFed() {
+	r.mu.Lock() // against finish: a chunk sent after this drain is discarded there
+	defer r.mu.Unlock()
 	for !r.eof {
 		select {
 		case c, ok := <-r.chunks:
 			r.absorb(c, ok)
 		default:
 			r.eof, r.termErr = true, io.EOF
+			r.fedSeen = true
 		}
 	}
 }

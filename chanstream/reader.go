@@ -49,6 +49,7 @@ type Reader struct {
 	unread  []byte        // bytes put back while the token was held elsewhere, in reading order
 	unpause chan struct{} // non-nil while the reader goroutine is paused; closed by the read side
 	err     error         // Err(): the error that ended the source, or nil
+	fedSeen bool          // endFed ran: chunks sent later are discarded by finish
 }
 
 // NewReader returns a Reader over src, any byte source: a pipe, a file, a
@@ -112,6 +113,12 @@ func (r *Reader) readOnce(src io.Reader, closed <-chan struct{}) error {
 	if n == 0 {
 		putChunk(c)
 		return err
+	}
+	select {
+	case <-r.fed: // FeedEOF came during the Read: these bytes are discarded
+		putChunk(c)
+		return io.EOF
+	default:
 	}
 	r.buffered.Add(int64(n))
 	select {
@@ -233,6 +240,19 @@ func (r *Reader) finish(err error) {
 		r.mu.Unlock()
 	}
 	r.ended.Store(true)
+	r.mu.Lock()
+	if r.fedSeen { // the reading side has ended on FeedEOF: nobody takes these
+		for drained := false; !drained; {
+			select {
+			case c := <-r.chunks:
+				r.buffered.Add(-int64(len(c)))
+				putChunk(c)
+			default:
+				drained = true
+			}
+		}
+	}
+	r.mu.Unlock()
 	close(r.chunks) // the only closer
 }
 

@@ -30,18 +30,20 @@ func (w *Writer) step() bool {
 		w.mu.Unlock()
 		w.flush(batch, dst)
 		return true
-	case len(w.queue) == 0 && w.state >= stateEOF && !w.halfed:
+	case len(w.queue) == 0 && w.state >= stateEOF && !w.halfed && !w.held:
 		w.halfed = true
 		dst, closing := w.dst, w.state == stateClosing
+		_, halfCloser := dst.(interface{ CloseWrite() error })
+		w.sinkClosed = !closing && !halfCloser
 		w.mu.Unlock()
 		if err := halfClose(dst, closing); err != nil {
-			w.closeNow(err)
+			w.closeNow(err, false)
 			return false
 		}
 		return true
-	case len(w.queue) == 0 && w.state == stateClosing:
+	case len(w.queue) == 0 && w.state == stateClosing && !w.held:
 		w.mu.Unlock()
-		w.closeNow(nil)
+		w.closeNow(nil, true)
 		return false
 	}
 	w.mu.Unlock()
@@ -78,7 +80,7 @@ func (w *Writer) flush(batch [][]byte, dst io.Writer) {
 	w.queuedChangedLocked()
 	w.mu.Unlock()
 	if err != nil {
-		w.closeNow(err)
+		w.closeNow(err, false)
 	}
 }
 

@@ -43,14 +43,20 @@ func (w *Writer) Upgrade(ctx context.Context,
 	}
 	conn := w.Conn()
 	if err := r.parkGoroutine(conn); err != nil {
-		w.release(nil)
+		_ = w.release(nil)
 		return wrap("upgrade", err)
 	}
-	unread := r.takeAll()
 	if err := conn.SetReadDeadline(time.Time{}); err != nil {
 		w.Abort()
 		return wrap("upgrade", err)
 	}
+	if err := ctx.Err(); err != nil {
+		// Ended while parking: go on as before; the chunks gathered stay buffered.
+		r.resume <- conn
+		_ = w.release(nil)
+		return err
+	}
+	unread := r.takeAll()
 	nc, err := fn(ctx, conn, unread)
 	if err == nil && nc == nil {
 		err = errors.New("upgrade function returned no connection")
@@ -59,8 +65,10 @@ func (w *Writer) Upgrade(ctx context.Context,
 		w.Abort()
 		return fmt.Errorf("chanstream: upgrade: %w", err)
 	}
-	r.resume <- nc
-	w.release(nc)
+	r.resume <- nc // cap 1: never blocks, even if the goroutine has gone
+	if err := w.release(nc); err != nil {
+		return wrap("upgrade", err)
+	}
 	return nil
 }
 
@@ -96,21 +104,34 @@ func (w *Writer) upgradableLocked() error {
 	if w.err != nil {
 		return w.err
 	}
-	if w.state >= stateClosing {
+	if w.state != stateOpen {
 		return ErrClosed
 	}
 	return nil
 }
 
 // release lets the writer goroutine go on, over nc when it is not nil.
-func (w *Writer) release(nc net.Conn) {
+// If the stream was closed meanwhile (Abort during fn), nc is closed and
+// release returns ErrClosed.
+func (w *Writer) release(nc net.Conn) error {
 	w.mu.Lock()
+	select {
+	case <-w.closed:
+		w.held = false
+		w.mu.Unlock()
+		if nc != nil {
+			_ = nc.Close()
+		}
+		return ErrClosed
+	default:
+	}
 	if nc != nil {
 		w.conn, w.dst = nc, nc
 	}
 	w.held = false
 	w.mu.Unlock()
 	w.poke()
+	return nil
 }
 
 // parkGoroutine stops the reader goroutine between two reads of conn and
@@ -136,8 +157,11 @@ func (r *Reader) parkGoroutine(conn net.Conn) error {
 			// Take the chunks it sent before parking.
 			for {
 				select {
-				case c := <-r.chunks:
-					r.absorb(c, true)
+				case c, ok := <-r.chunks:
+					r.absorb(c, ok)
+					if !ok { // closed (Close/Abort) after it parked
+						return r.endedErr()
+					}
 				default:
 					return nil
 				}

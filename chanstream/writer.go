@@ -32,20 +32,21 @@ type Writer struct {
 	bufs  net.Buffers // scratch headers for writev, full capacity kept
 	out   net.Buffers // the copy of bufs that WriteTo consumes (a field, so it does not escape per call)
 
-	mu      sync.Mutex // guards the fields below
-	conn    net.Conn   // nil for NewWriter; replaced by Upgrade
-	dst     io.Writer  // what the writer goroutine writes to: conn, or NewWriter's sink
-	queue   [][]byte   // chunks from getChunk (or ReadFrom), in order
-	queued  int        // bytes queued or being written
-	high    int
-	low     int
-	above   bool          // queued passed high and has not yet fallen to low: Drain waits
-	drained chan struct{} // made by the first Drain that waits while above; closed by queuedChangedLocked at low
-	emptied chan struct{} // non-nil while Upgrade waits for queued == 0; closed by queuedChangedLocked
-	state   writeState
-	halfed  bool  // the half-close (or NewWriter's close) has been done
-	held    bool  // Upgrade holds the writer goroutine off the connection
-	err     error // the stream's first failure, from either side; sticky
+	mu         sync.Mutex // guards the fields below
+	conn       net.Conn   // nil for NewWriter; replaced by Upgrade
+	dst        io.Writer  // what the writer goroutine writes to: conn, or NewWriter's sink
+	queue      [][]byte   // chunks from getChunk (or ReadFrom), in order
+	queued     int        // bytes queued or being written
+	high       int
+	low        int
+	above      bool          // queued passed high and has not yet fallen to low: Drain waits
+	drained    chan struct{} // made by the first Drain that waits while above; closed by queuedChangedLocked at low
+	emptied    chan struct{} // non-nil while Upgrade waits for queued == 0; closed by queuedChangedLocked
+	state      writeState
+	halfed     bool  // the half-close (or NewWriter's close) has been done
+	sinkClosed bool  // WriteEOF closed a NewWriter sink that cannot half-close
+	held       bool  // Upgrade holds the writer goroutine off the connection
+	err        error // the stream's first failure, from either side; sticky
 }
 
 type writeState uint8
@@ -294,7 +295,7 @@ func (w *Writer) Abort() error {
 	w.queued = 0 // bytes being written are dropped too: the connection closes under them
 	w.queuedChangedLocked()
 	w.mu.Unlock()
-	w.closeNow(nil)
+	w.closeNow(nil, false)
 	w.poke()
 	return nil
 }
@@ -333,16 +334,24 @@ func (w *Writer) Done() <-chan struct{} { return w.done }
 // closeNow closes the connection once, recording cause as the stream's
 // failure when it is the first. The closed channel is closed before the
 // connection, so a goroutine woken by the failed Read or Write sees why.
-func (w *Writer) closeNow(cause error) {
+//
+// Only the graceful close after Close's flush closes a TLS connection with
+// its close_notify; Abort and failures close the socket under it at once,
+// as asyncio's abort sends nothing. A NewWriter sink that WriteEOF already
+// closed is not closed twice.
+func (w *Writer) closeNow(cause error, graceful bool) {
 	w.closeOnce.Do(func() {
 		w.mu.Lock()
 		if cause != nil && w.err == nil {
 			w.err = cause
 		}
-		dst := w.dst
+		dst, closedByEOF := w.dst, w.sinkClosed
 		w.mu.Unlock()
 		close(w.closed)
-		if c, ok := dst.(io.Closer); ok {
+		if tc, ok := dst.(*tls.Conn); ok && !graceful {
+			dst = tc.NetConn()
+		}
+		if c, ok := dst.(io.Closer); ok && !closedByEOF {
 			_ = c.Close()
 		}
 	})
@@ -365,7 +374,7 @@ func (w *Writer) readEnded(err error) error {
 	select {
 	case <-w.closed: // closed locally, or after an earlier failure
 	default:
-		w.closeNow(err)
+		w.closeNow(err, false)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
