@@ -47,8 +47,10 @@
 // one read chunk of unread data — max(2×limit, n) during a ReadExactly(n) —
 // then its goroutine stops reading the connection, so the kernel's window
 // closes and the peer slows down, as asyncio pauses its transport; it reads
-// again once the application has read down to the limit. An idle Reader
-// holds no buffer. The write queue is unbounded, as asyncio's is: [Writer.Drain]
+// again once the application has read down to the limit. The Reader's own
+// buffer goes back to the pool as soon as it is emptied; the reader
+// goroutine holds one 32 KiB chunk while it waits in the source's Read.
+// Returned slices are the caller's: nothing is reused under them. The write queue is unbounded, as asyncio's is: [Writer.Drain]
 // (and [Writer.ReadFrom], which drains as it goes) keep it near the high
 // watermark.
 //
