@@ -92,7 +92,7 @@ var fzSeps = [][]byte{
 	[]byte("\r"), []byte("b"), []byte("bab"), []byte("x\n"),
 }
 
-var fzErrSource = errors.New("fz: source failed")
+var errFzSource = errors.New("fz: source failed")
 
 // --- The source ---------------------------------------------------------
 
@@ -145,7 +145,7 @@ type fzModel struct {
 	buf   []byte
 	queue [][]byte // never empty chunks; never modified
 	eof   bool
-	err   error // with eof: nil for a clean end, else fzErrSource
+	err   error // with eof: nil for a clean end, else errFzSource
 	owned bool  // buf's array is this model's alone: fill may append in place
 }
 
@@ -536,7 +536,7 @@ func fzCheck(got []byte, err error, want fzRes) string {
 			return "LimitOverrunError"
 		}
 	case fzFailed:
-		if !errors.Is(err, fzErrSource) || isIRE || isLOE || !bytes.Equal(got, want.data) {
+		if !errors.Is(err, errFzSource) || isIRE || isLOE || !bytes.Equal(got, want.data) {
 			return "source error with the buffered bytes"
 		}
 	}
@@ -565,7 +565,7 @@ type fzHarness struct {
 	behind   bool // a message was sent while mayStall, maybe not read yet
 	ended    bool // the end was sent (or FeedEOF): no more messages
 	closed   bool // FeedEOF, and src closed
-	srcErr   bool // the end is fzErrSource
+	srcErr   bool // the end is errFzSource
 
 	trace   []string
 	kept    []fzKept // returned slices that must stay as they were
@@ -822,7 +822,7 @@ func (h *fzHarness) end(variant int, data []byte) {
 	default:
 		h.logf("end: %s then source error", fzQ(data))
 		h.ended, h.srcErr = true, true
-		h.send(fzMsg{data: data, err: fzErrSource}, "source error")
+		h.send(fzMsg{data: data, err: errFzSource}, "source error")
 	}
 }
 
@@ -1102,7 +1102,7 @@ func (h *fzHarness) drain(mode int) {
 	if !h.r.AtEOF() {
 		h.fail("AtEOF() = false after the stream was drained")
 	}
-	if err := h.r.Err(); (err == nil) == h.srcErr || (h.srcErr && !errors.Is(err, fzErrSource)) {
+	if err := h.r.Err(); (err == nil) == h.srcErr || (h.srcErr && !errors.Is(err, errFzSource)) {
 		h.fail("Err() = %v; source error: %v", err, h.srcErr)
 	}
 	for _, k := range h.kept {

@@ -292,10 +292,10 @@ var rmSources = []rmSrc{
 	{"split3", true, func(c *rmCase) io.Reader { return &rmChunkSource{chunks: rmSplit(c.input(), 3)} }},
 	// The source fails instead of ending: the API returns what was read with the error.
 	{"given+err", false, func(c *rmCase) io.Reader {
-		return &rmChunkSource{chunks: slices.Clone(c.in), end: rmErrSource}
+		return &rmChunkSource{chunks: slices.Clone(c.in), end: errRmSource}
 	}},
 	{"split2+err-with-data", true, func(c *rmCase) io.Reader {
-		return &rmChunkSource{chunks: rmSplit(c.input(), 2), end: rmErrSource, withLast: true}
+		return &rmChunkSource{chunks: rmSplit(c.input(), 2), end: errRmSource, withLast: true}
 	}},
 	{"timeout", false, func(c *rmCase) io.Reader { return iotest.TimeoutReader(bytes.NewReader([]byte(c.input()))) }},
 }
@@ -343,7 +343,7 @@ func (run *rmRun) exec() {
 			rmRes{op: "Err()", err: rmErrString(r.Err())})
 	}
 	var pLen int
-	run.chunks, run.end, pLen = rec.snapshot()
+	run.chunks, pLen, run.end = rec.snapshot()
 	if pLen > 0 {
 		// Where the Reader stalled, the recording stops short: the model
 		// gets the whole stream, read from a fresh source the same way,
@@ -513,9 +513,9 @@ func TestReadSourceError(t *testing.T) {
 		name string
 		make func(data string) io.Reader
 	}{
-		{"error-after-data", func(d string) io.Reader { return &rmChunkSource{chunks: []string{d}, end: rmErrSource} }},
+		{"error-after-data", func(d string) io.Reader { return &rmChunkSource{chunks: []string{d}, end: errRmSource} }},
 		{"error-with-data", func(d string) io.Reader {
-			return &rmChunkSource{chunks: []string{d}, end: rmErrSource, withLast: true}
+			return &rmChunkSource{chunks: []string{d}, end: errRmSource, withLast: true}
 		}},
 		{"timeout-reader", func(d string) io.Reader { return iotest.TimeoutReader(strings.NewReader(d)) }},
 	}
@@ -547,13 +547,13 @@ func TestReadSourceError(t *testing.T) {
 				}
 				if src.name == "timeout-reader" {
 					for i := range tt.want {
-						if tt.want[i].err == rmErrString(rmErrSource) {
+						if tt.want[i].err == rmErrString(errRmSource) {
 							tt.want[i].err = rmErrString(iotest.ErrTimeout)
 						}
 					}
 				}
 				rmCompare(t, "", got, tt.want, nil)
-				wantErr := rmErrSource
+				wantErr := errRmSource
 				if src.name == "timeout-reader" {
 					wantErr = iotest.ErrTimeout
 				}

@@ -30,11 +30,11 @@ import (
 	"github.com/cspstream/streams/chanstream"
 )
 
-// rmErrSource is the error the failing test sources return.
-var rmErrSource = errors.New("rm: source failed")
+// errRmSource is the error the failing test sources return.
+var errRmSource = errors.New("rm: source failed")
 
 // rmSourceErrs are the source errors rmErrString recognises.
-var rmSourceErrs = []error{rmErrSource, iotest.ErrTimeout}
+var rmSourceErrs = []error{errRmSource, iotest.ErrTimeout}
 
 // rmChunkSource delivers exactly the given chunks, one per Read, then end
 // (io.EOF when nil). With withLast, the last chunk comes with end.
@@ -104,10 +104,10 @@ func (r *rmRecorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *rmRecorder) snapshot() (chunks []string, end error, pLen int) {
+func (r *rmRecorder) snapshot() (chunks []string, pLen int, end error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.chunks), r.end, r.pLen
+	return slices.Clone(r.chunks), r.pLen, r.end
 }
 
 // rmPredict reads a fresh copy of a deterministic source the way the
@@ -216,7 +216,7 @@ func rmIRE(partial string, expected int) rmRes {
 func rmLOE(consumed int) rmRes {
 	return rmRes{err: rmErrString(&chanstream.LimitOverrunError{Consumed: consumed})}
 }
-func rmSrcErr(data string) rmRes { return rmRes{data: data, err: rmErrString(rmErrSource)} }
+func rmSrcErr(data string) rmRes { return rmRes{data: data, err: rmErrString(errRmSource)} }
 
 // rmErrString canonicalises an error: io.EOF must be io.EOF itself (io's
 // rule); the typed errors show their fields; a source error, a ctx error or
@@ -308,9 +308,9 @@ func rmDo(ctx context.Context, r *chanstream.Reader, o rmOp) []rmRes {
 	panic("rmDo: unknown op")
 }
 
-// rmErrBlocked is the model's answer when a read would wait for a chunk
+// errRmBlocked is the model's answer when a read would wait for a chunk
 // the recording does not have (the real source had not ended).
-var rmErrBlocked = errors.New("model: would block, the recorded source had not ended")
+var errRmBlocked = errors.New("model: would block, the recorded source had not ended")
 
 // rmModel is asyncio 3.13's StreamReader fed lazily with recorded chunks:
 // one chunk each time a read waits for data (asyncio's _wait_for_data
@@ -395,7 +395,7 @@ func (m *rmModel) readuntil(seps [][]byte) ([]byte, error) {
 			return m.takeAll(), m.term
 		}
 		if !m.more() {
-			return nil, rmErrBlocked
+			return nil, errRmBlocked
 		}
 	}
 }
@@ -437,7 +437,7 @@ func (m *rmModel) readexactly(n int) ([]byte, error) {
 			return m.takeAll(), m.term
 		}
 		if !m.more() {
-			return nil, rmErrBlocked
+			return nil, errRmBlocked
 		}
 	}
 	return m.take(n), nil
@@ -462,7 +462,7 @@ func (m *rmModel) read(n int) ([]byte, error) {
 			return nil, m.term
 		}
 		if !m.more() {
-			return nil, rmErrBlocked
+			return nil, errRmBlocked
 		}
 	}
 }
@@ -471,7 +471,7 @@ func (m *rmModel) read(n int) ([]byte, error) {
 func (m *rmModel) readall() ([]byte, error) {
 	for !m.eof {
 		if !m.more() {
-			return nil, rmErrBlocked
+			return nil, errRmBlocked
 		}
 	}
 	b := m.takeAll()
