@@ -22,7 +22,7 @@ type conn struct {
 // serve tracks nc and starts its goroutine. Called by an accept loop,
 // which is in the group, so the group cannot finish in between.
 func (s *Server) serve(nc net.Conn) {
-	if s.cfg.keepAliveSet {
+	if s.keepAliveConns {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: s.cfg.keepAlive >= 0, Idle: s.cfg.keepAlive, Interval: s.cfg.keepAlive})
 		}

@@ -30,7 +30,10 @@ type Server struct {
 	h          Handler
 	lns        []net.Listener
 	streamOpts []chanstream.Option // for chanstream.New: WithServerSide, then the TLS shutdown timeout and the user's
-	slots      chan struct{}       // WithMaxConns: a token per live connection, taken before Accept; nil without a limit; never closed
+	// keepAliveConns: set WithKeepAlive on each accepted TCP connection
+	// (StartListener; Start's sockets pass it on by themselves).
+	keepAliveConns bool
+	slots          chan struct{} // WithMaxConns: a token per live connection, taken before Accept; nil without a limit; never closed
 	// baseCtx is every handler's parent; stopHandlers cancels it when
 	// Shutdown begins.
 	baseCtx      context.Context
@@ -66,7 +69,7 @@ func Start(ctx context.Context, addr string, h Handler, opts ...Option) (*Server
 	if err != nil {
 		return nil, err
 	}
-	return start(lns, h, c)
+	return start(lns, h, c, false)
 }
 
 // StartListener serves ln with h: asyncio's start_server(sock=). The
@@ -80,17 +83,18 @@ func StartListener(ln net.Listener, h Handler, opts ...Option) (*Server, error) 
 	if ln == nil || h == nil {
 		return nil, invalid("nil listener or handler")
 	}
-	return start([]net.Listener{ln}, h, c)
+	return start([]net.Listener{ln}, h, c, c.keepAliveSet)
 }
 
-func start(lns []net.Listener, h Handler, c *config) (*Server, error) {
+func start(lns []net.Listener, h Handler, c *config, keepAliveConns bool) (*Server, error) {
 	s := &Server{
-		cfg:     c,
-		h:       h,
-		lns:     lns,
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
-		conns:   make(map[*conn]struct{}),
+		cfg:            c,
+		h:              h,
+		lns:            lns,
+		keepAliveConns: keepAliveConns,
+		closing:        make(chan struct{}),
+		done:           make(chan struct{}),
+		conns:          make(map[*conn]struct{}),
 	}
 	s.streamOpts = append(s.streamOpts, chanstream.WithServerSide())
 	if c.shutdownSet {
