@@ -1,0 +1,272 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cspstream/streams/chanstream"
+	"github.com/cspstream/streams/server"
+)
+
+// The benchmarks here run side by side in one invocation, so that their
+// ratios mean something on a shared machine:
+//
+//	go test -run '^$' -bench 'AcceptEcho|IdleConn' -benchtime=1x -count=5 ./server   # IdleConn
+//	go test -run '^$' -bench 'AcceptEcho' -count=5 ./server
+
+// plainServer is the baseline: a net.Listener accept loop and a goroutine
+// per connection running serve. It returns the address and a stop func
+// that waits for every goroutine.
+func plainServer(b *testing.B, serve func(net.Conn)) (string, func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	conns := make(chan net.Conn, 1)
+	var live = map[net.Conn]bool{}
+	ended := make(chan net.Conn)
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+		}
+	}()
+	stopTracking := make(chan struct{})
+	tracked := make(chan struct{})
+	go func() { // one owner for live
+		defer close(tracked)
+		accepting := true
+		for accepting || len(live) > 0 {
+			select {
+			case c := <-conns:
+				live[c] = true
+				go func() { serve(c); ended <- c }()
+			case c := <-ended:
+				delete(live, c)
+			case <-stopTracking:
+				for c := range live {
+					c.Close()
+				}
+				accepting = false
+			case <-done:
+				done = nil
+			}
+		}
+	}()
+	return ln.Addr().String(), func() {
+		ln.Close()
+		close(stopTracking)
+		<-tracked
+	}
+}
+
+// serverStart starts the server under test with h.
+func serverStart(b *testing.B, h server.Handler) (string, func()) {
+	srv, err := server.Start(context.Background(), "127.0.0.1:0", h, server.WithLogger(quietLogger()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv.Addrs()[0].String(), func() {
+		if err := srv.Shutdown(context.Background()); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+// echoOnce is the client of BenchmarkAcceptEcho: connect, send, read the
+// echo, and close with a reset so that no TIME_WAIT piles up on loopback.
+func echoOnce(b *testing.B, addr string, msg, buf []byte) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetLinger(0)
+	if _, err := c.Write(msg); err != nil {
+		b.Error(err)
+		return
+	}
+	if _, err := io.ReadFull(c, buf); err != nil {
+		b.Error(err)
+	}
+}
+
+// BenchmarkAcceptEcho: connections accepted, echoed once and closed, per
+// second; 8 clients at a time.
+func BenchmarkAcceptEcho(b *testing.B) {
+	msg := []byte("hello, world\n")
+	run := func(b *testing.B, addr string) {
+		b.SetParallelism(4)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			buf := make([]byte, len(msg))
+			for pb.Next() {
+				echoOnce(b, addr, msg, buf)
+			}
+		})
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "conns/s")
+	}
+	b.Run("plain", func(b *testing.B) {
+		addr, stop := plainServer(b, func(c net.Conn) {
+			defer c.Close()
+			buf := make([]byte, 100)
+			n, err := c.Read(buf)
+			if err == nil {
+				c.Write(buf[:n])
+			}
+		})
+		defer stop()
+		run(b, addr)
+	})
+	b.Run("server", func(b *testing.B) {
+		addr, stop := serverStart(b, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
+			data, err := r.ReadUpTo(ctx, 100)
+			if err != nil {
+				return nil
+			}
+			_, err = w.Write(data)
+			return err
+		})
+		defer stop()
+		run(b, addr)
+	})
+}
+
+// idleConns is how many idle connections BenchmarkIdleConn holds.
+const idleConns = 5000
+
+// BenchmarkIdleConn measures what an idle connection costs the process:
+// heap (after GC), goroutine stacks, and RSS, per connection, with
+// idleConns connections open, each waiting for a line. "bare" holds
+// accepted net.Conns with no goroutine: it is the cost of the two sockets
+// (client and server end, both in this process), which the other two
+// include as well. Run it with -benchtime=1x.
+func BenchmarkIdleConn(b *testing.B) {
+	raiseFDLimit(b, 2*idleConns+200)
+	b.Run("bare", func(b *testing.B) {
+		started := make(chan struct{}, idleConns)
+		release := make(chan struct{})
+		addr, stop := plainServer(b, func(c net.Conn) {
+			// Not a goroutine per connection in spirit: the tracker owns c;
+			// this goroutine exists only until it has announced c, then
+			// the accepted conn sits with no reader.
+			started <- struct{}{}
+			<-release
+		})
+		measureIdle(b, addr, started, func() { close(release) })
+		stop()
+	})
+	b.Run("plain-bufio", func(b *testing.B) {
+		started := make(chan struct{}, idleConns)
+		addr, stop := plainServer(b, func(c net.Conn) {
+			br := bufio.NewReader(c)
+			started <- struct{}{}
+			br.ReadString('\n')
+		})
+		measureIdle(b, addr, started, nil)
+		stop()
+	})
+	b.Run("server", func(b *testing.B) {
+		started := make(chan struct{}, idleConns)
+		addr, stop := serverStart(b, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
+			started <- struct{}{}
+			_, err := r.ReadLine(ctx)
+			return err
+		})
+		measureIdle(b, addr, started, nil)
+		stop()
+	})
+}
+
+func measureIdle(b *testing.B, addr string, started chan struct{}, after func()) {
+	base := snapshot()
+	conns := make([]net.Conn, 0, idleConns)
+	defer func() {
+		for _, c := range conns {
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	for range idleConns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c)
+		<-started
+	}
+	if after != nil {
+		// bare: let the announcing goroutines end, so only the sockets remain.
+		after()
+	}
+	now := snapshot()
+	per := func(a, z uint64) float64 { return (float64(z) - float64(a)) / idleConns }
+	b.ReportMetric(per(base.heap, now.heap), "heap-B/conn")
+	b.ReportMetric(per(base.stack, now.stack), "stack-B/conn")
+	b.ReportMetric(per(base.rss, now.rss), "rss-B/conn")
+	b.ReportMetric(float64(now.goroutines-base.goroutines)/idleConns, "goroutines/conn")
+}
+
+type memSnapshot struct {
+	heap, stack, rss uint64
+	goroutines       int
+}
+
+func snapshot() memSnapshot {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return memSnapshot{heap: ms.HeapAlloc, stack: ms.StackInuse, rss: rss(), goroutines: runtime.NumGoroutine()}
+}
+
+// rss reads VmRSS from /proc/self/status, in bytes; 0 where there is none.
+func rss() uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// raiseFDLimit raises the soft limit on open files to at least n, up to
+// the hard limit.
+func raiseFDLimit(b *testing.B, n uint64) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		b.Skip("no RLIMIT_NOFILE:", err)
+	}
+	if rl.Cur >= n {
+		return
+	}
+	if rl.Max < n {
+		b.Skipf("open files hard limit %d < %d", rl.Max, n)
+	}
+	rl.Cur = n
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		b.Skip("cannot raise the open files limit:", err)
+	}
+}
