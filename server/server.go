@@ -65,6 +65,9 @@ func Start(ctx context.Context, addr string, h Handler, opts ...Option) (*Server
 	if h == nil {
 		return nil, invalid("nil handler")
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	lns, err := listenAll(ctx, c, addr)
 	if err != nil {
 		return nil, err

@@ -196,6 +196,7 @@ func TestAbortClients(t *testing.T) {
 }
 
 func TestShutdownIdleClients(t *testing.T) {
+	testutil.CheckLeaks(t)
 	const n = 500
 	started := make(chan struct{}, n)
 	srv := start(t, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
@@ -230,6 +231,7 @@ func TestShutdownIdleClients(t *testing.T) {
 }
 
 func TestShutdownAbortsStubbornHandler(t *testing.T) {
+	testutil.CheckLeaks(t)
 	started := make(chan struct{})
 	ended := make(chan error, 1)
 	srv := start(t, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {

@@ -46,8 +46,11 @@ func main() {
 // server's address once it listens.
 func run(ctx context.Context, addr string, slow time.Duration, high int, out io.Writer, ready chan<- string) error {
 	rm := newRoom(out)
+	// Low water = high water: Drain returns as soon as the buffer is back
+	// at high water, so a Drain bounded by slow fails only when the buffer
+	// stayed above high water all that time.
 	srv, err := server.Start(ctx, addr, rm.handler(slow),
-		server.WithStreamOptions(chanstream.WithWriteBufferLimits(high, high/4)))
+		server.WithStreamOptions(chanstream.WithWriteBufferLimits(high, high)))
 	if err != nil {
 		return err
 	}
@@ -137,7 +140,8 @@ func (rm *room) handler(slow time.Duration) server.Handler {
 }
 
 // drainWithin runs one Drain bounded by d and reports its result: nil once
-// the buffer fell to low water, context.DeadlineExceeded if it did not.
+// the buffer fell to the low watermark (here the high one),
+// context.DeadlineExceeded if it did not.
 func drainWithin(ctx context.Context, w *chanstream.Writer, d time.Duration) chan error {
 	ch := make(chan error, 1) // buffered: the goroutine never waits for the handler
 	go func() {
