@@ -2,16 +2,13 @@ package server_test
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/cspstream/streams/chanstream"
 	"github.com/cspstream/streams/server"
 )
 
@@ -75,33 +72,3 @@ func TestFatalAcceptErrorEndsServeForever(t *testing.T) {
 	}
 }
 
-func TestKeepAlive(t *testing.T) {
-	keepAlive := func(t *testing.T, opts ...server.Option) int {
-		got := make(chan int, 1)
-		h := func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
-			rc, err := w.Conn().(*net.TCPConn).SyscallConn()
-			if err != nil {
-				return err
-			}
-			v := -1
-			rc.Control(func(fd uintptr) { v, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE) })
-			got <- v
-			return nil
-		}
-		srv := start(t, h, opts...)
-		dial(t, srv.Addrs()[0])
-		select {
-		case v := <-got:
-			return v
-		case <-time.After(watchdog):
-			t.Fatal("handler did not run")
-			return -1
-		}
-	}
-	if v := keepAlive(t, server.WithKeepAlive(-1)); v != 0 {
-		t.Fatalf("SO_KEEPALIVE with WithKeepAlive(-1) = %d; want 0", v)
-	}
-	if v := keepAlive(t, server.WithKeepAlive(30*time.Second)); v != 1 {
-		t.Fatalf("SO_KEEPALIVE with WithKeepAlive(30s) = %d; want 1", v)
-	}
-}

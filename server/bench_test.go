@@ -113,6 +113,7 @@ func BenchmarkAcceptEcho(b *testing.B) {
 	run := func(b *testing.B, addr string) {
 		b.SetParallelism(4)
 		b.ReportAllocs()
+		cpu0 := cpuTime()
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			buf := make([]byte, len(msg))
@@ -122,6 +123,9 @@ func BenchmarkAcceptEcho(b *testing.B) {
 		})
 		b.StopTimer()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "conns/s")
+		// CPU time of the whole process (clients included) per connection:
+		// steadier than wall time on a shared machine.
+		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e3, "cpu-µs/conn")
 	}
 	b.Run("plain", func(b *testing.B) {
 		addr, stop := plainServer(b, func(c net.Conn) {
@@ -147,6 +151,15 @@ func BenchmarkAcceptEcho(b *testing.B) {
 		defer stop()
 		run(b, addr)
 	})
+}
+
+// cpuTime returns the CPU time (user+system) the process has used, in ns.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // idleConns is how many idle connections BenchmarkIdleConn holds.
