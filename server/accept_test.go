@@ -71,4 +71,3 @@ func TestFatalAcceptErrorEndsServeForever(t *testing.T) {
 		t.Fatal("IsServing() = true after a fatal accept error")
 	}
 }
-
