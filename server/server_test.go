@@ -393,22 +393,6 @@ func TestLocalhost(t *testing.T) {
 	}
 }
 
-func TestEveryInterface(t *testing.T) {
-	srv, err := server.Start(context.Background(), ":0", lineEcho, server.WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	defer shutdown(t, srv)
-	port := srv.Addrs()[0].(*net.TCPAddr).Port
-	for _, a := range srv.Addrs() {
-		if ta := a.(*net.TCPAddr); !ta.IP.IsUnspecified() || ta.Port != port {
-			t.Fatalf("Addrs() = %v; want unspecified addresses on one port", srv.Addrs())
-		}
-	}
-	c := dial(t, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-	roundTrip(t, c, bufio.NewReader(c), "any\n")
-}
-
 func TestReusePort(t *testing.T) {
 	id := func(name string) server.Handler {
 		return func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
