@@ -74,6 +74,18 @@ func plainServer(b *testing.B, serve func(net.Conn)) (string, func()) {
 	}
 }
 
+// streamConn runs h on c as a stream, in the connection's goroutine, and
+// closes the stream after it, as the server does but without its
+// tracking, contexts and recovery.
+func streamConn(h server.Handler) func(net.Conn) {
+	return func(c net.Conn) {
+		r, w := chanstream.New(c, chanstream.WithServerSide())
+		h(context.Background(), r, w)
+		w.Close()
+		<-w.Done()
+	}
+}
+
 // serverStart starts the server under test with h.
 func serverStart(b *testing.B, h server.Handler) (string, func()) {
 	srv, err := server.Start(context.Background(), "127.0.0.1:0", h, server.WithLogger(quietLogger()))
@@ -139,15 +151,23 @@ func BenchmarkAcceptEcho(b *testing.B) {
 		defer stop()
 		run(b, addr)
 	})
+	echo := func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
+		data, err := r.ReadUpTo(ctx, 100)
+		if err != nil {
+			return nil
+		}
+		_, err = w.Write(data)
+		return err
+	}
+	// chanstream: the plain accept loop with the stream and handler the
+	// server runs, so that server − chanstream is the server layer's cost.
+	b.Run("chanstream", func(b *testing.B) {
+		addr, stop := plainServer(b, streamConn(echo))
+		defer stop()
+		run(b, addr)
+	})
 	b.Run("server", func(b *testing.B) {
-		addr, stop := serverStart(b, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
-			data, err := r.ReadUpTo(ctx, 100)
-			if err != nil {
-				return nil
-			}
-			_, err = w.Write(data)
-			return err
-		})
+		addr, stop := serverStart(b, echo)
 		defer stop()
 		run(b, addr)
 	})
@@ -193,6 +213,16 @@ func BenchmarkIdleConn(b *testing.B) {
 			started <- struct{}{}
 			br.ReadString('\n')
 		})
+		measureIdle(b, addr, started, nil)
+		stop()
+	})
+	b.Run("chanstream", func(b *testing.B) {
+		started := make(chan struct{}, idleConns)
+		addr, stop := plainServer(b, streamConn(func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
+			started <- struct{}{}
+			_, err := r.ReadLine(ctx)
+			return err
+		}))
 		measureIdle(b, addr, started, nil)
 		stop()
 	})

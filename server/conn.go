@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"runtime/debug"
 	"sync/atomic"
@@ -88,7 +89,7 @@ func (c *conn) handle(ctx context.Context, r *chanstream.Reader, w *chanstream.W
 	}()
 	err := s.h(ctx, r, w)
 	switch {
-	case err == nil:
+	case err == nil || err == io.EOF: // a handler may pass on the EOF that ended it
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		s.cfg.logger.Debug("server: handler ended by its context", "remote", c.nc.RemoteAddr(), "err", err)
 	default:
