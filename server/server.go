@@ -47,7 +47,7 @@ type Server struct {
 	closed    bool
 	forever   bool  // a ServeForever call is running
 	acceptErr error // the error that ended an accept loop and closed the server
-	conns     map[*conn]struct{}
+	conns     map[*conn]struct{} // live connections, from Accept until their stream closed and handler returned
 }
 
 // Start binds addr ("host:port") and starts serving it with h: asyncio's
@@ -78,6 +78,7 @@ func Start(ctx context.Context, addr string, h Handler, opts ...Option) (*Server
 // StartListener serves ln with h: asyncio's start_server(sock=). The
 // server owns ln and closes it on Close. WithBacklog, WithReuseAddress,
 // WithReusePort and WithNetwork have no effect here: ln is already made.
+// On an error, ln is left open: the caller still owns it.
 func StartListener(ln net.Listener, h Handler, opts ...Option) (*Server, error) {
 	c := newConfig(opts)
 	if c.err != nil {
