@@ -45,8 +45,8 @@ type Server struct {
 	mu        sync.Mutex // guards the fields below
 	serving   bool
 	closed    bool
-	forever   bool  // a ServeForever call is running
-	acceptErr error // the error that ended an accept loop and closed the server
+	forever   bool               // a ServeForever call is running
+	acceptErr error              // the error that ended an accept loop and closed the server
 	conns     map[*conn]struct{} // live connections, from Accept until their stream closed and handler returned
 }
 
