@@ -256,13 +256,16 @@ func TestShutdownAbortsStubbornHandler(t *testing.T) {
 }
 
 func TestHandlerContextEndsWhenConnectionCloses(t *testing.T) {
+	started := make(chan struct{})
 	ended := make(chan error, 1)
 	srv := start(t, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
+		close(started)
 		<-ctx.Done() // only the connection's end can wake this
 		ended <- ctx.Err()
 		return nil
 	})
 	c := dial(t, srv.Addrs()[0]).(*net.TCPConn)
+	<-started
 	c.SetLinger(0) // Close sends a reset: the server's stream fails and closes
 	c.Close()
 	select {
