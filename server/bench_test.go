@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -27,52 +28,47 @@ import (
 
 // plainServer is the baseline: a net.Listener accept loop and a goroutine
 // per connection running serve. It returns the address and a stop func
-// that waits for every goroutine.
+// that closes the listener and the live connections and waits for every
+// goroutine.
 func plainServer(b *testing.B, serve func(net.Conn)) (string, func()) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	done := make(chan struct{})
-	conns := make(chan net.Conn, 1)
-	var live = map[net.Conn]bool{}
-	ended := make(chan net.Conn)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		live = map[net.Conn]bool{}
+	)
+	wg.Add(1)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			conns <- c
-		}
-	}()
-	stopTracking := make(chan struct{})
-	tracked := make(chan struct{})
-	go func() { // one owner for live
-		defer close(tracked)
-		accepting := true
-		for accepting || len(live) > 0 {
-			select {
-			case c := <-conns:
-				live[c] = true
-				go func() { serve(c); ended <- c }()
-			case c := <-ended:
+			mu.Lock()
+			live[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				serve(c)
+				mu.Lock()
 				delete(live, c)
-			case <-stopTracking:
-				for c := range live {
-					c.Close()
-				}
-				accepting = false
-			case <-done:
-				done = nil
-			}
+				mu.Unlock()
+			}()
 		}
 	}()
 	return ln.Addr().String(), func() {
 		ln.Close()
-		close(stopTracking)
-		<-tracked
+		mu.Lock()
+		for c := range live {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
 	}
 }
 
@@ -197,16 +193,19 @@ func BenchmarkIdleConn(b *testing.B) {
 	raiseFDLimit(b, 2*idleConns+200)
 	b.Run("bare", func(b *testing.B) {
 		started := make(chan struct{}, idleConns)
-		release := make(chan struct{})
+		var mu sync.Mutex
+		var held []net.Conn // accepted and kept, with no goroutine
 		addr, stop := plainServer(b, func(c net.Conn) {
-			// Not a goroutine per connection in spirit: the tracker owns c;
-			// this goroutine exists only until it has announced c, then
-			// the accepted conn sits with no reader.
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
 			started <- struct{}{}
-			<-release
 		})
-		measureIdle(b, addr, started, func() { close(release) })
+		measureIdle(b, addr, started)
 		stop()
+		for _, c := range held {
+			c.Close()
+		}
 	})
 	b.Run("plain-bufio", func(b *testing.B) {
 		started := make(chan struct{}, idleConns)
@@ -215,7 +214,7 @@ func BenchmarkIdleConn(b *testing.B) {
 			started <- struct{}{}
 			br.ReadString('\n')
 		})
-		measureIdle(b, addr, started, nil)
+		measureIdle(b, addr, started)
 		stop()
 	})
 	b.Run("chanstream", func(b *testing.B) {
@@ -225,7 +224,7 @@ func BenchmarkIdleConn(b *testing.B) {
 			_, err := r.ReadLine(ctx)
 			return err
 		}))
-		measureIdle(b, addr, started, nil)
+		measureIdle(b, addr, started)
 		stop()
 	})
 	b.Run("server", func(b *testing.B) {
@@ -235,12 +234,12 @@ func BenchmarkIdleConn(b *testing.B) {
 			_, err := r.ReadLine(ctx)
 			return err
 		})
-		measureIdle(b, addr, started, nil)
+		measureIdle(b, addr, started)
 		stop()
 	})
 }
 
-func measureIdle(b *testing.B, addr string, started chan struct{}, after func()) {
+func measureIdle(b *testing.B, addr string, started chan struct{}) {
 	base := snapshot()
 	conns := make([]net.Conn, 0, idleConns)
 	defer func() {
@@ -256,10 +255,6 @@ func measureIdle(b *testing.B, addr string, started chan struct{}, after func())
 		}
 		conns = append(conns, c)
 		<-started
-	}
-	if after != nil {
-		// bare: let the announcing goroutines end, so only the sockets remain.
-		after()
 	}
 	now := snapshot()
 	per := func(a, z uint64) float64 { return (float64(z) - float64(a)) / idleConns }
