@@ -350,7 +350,7 @@ func TestTLSShutdownTimeoutClock(t *testing.T) {
 		if n := <-got; n != 1<<20 {
 			t.Fatalf("peer read %d bytes; want %d", n, 1<<20)
 		}
-		before := r.Err() // nil, or the local close seen by the reader goroutine
+		before := r.Err()       // nil, or the local close seen by the reader goroutine
 		time.Sleep(time.Minute) // past the timeout: the stopped timer does nothing
 		if err := r.Err(); err != before || (err != nil && strings.Contains(err.Error(), "tls shutdown")) {
 			t.Fatalf("Err() = %v after a graceful close, then %v", before, err)
