@@ -273,3 +273,45 @@ func TestNetConnCloseWrite(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestNetConnCarriesTLS: crypto/tls runs over two streams through NetConn.
+func TestNetConnCarriesTLS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	serverCfg, clientCfg := testutil.SelfSignedTLS(t)
+	client, server := testutil.Loopback(t)
+	cfg := clientCfg.Clone()
+	cfg.ServerName = "localhost"
+	tc := tls.Client(chanstream.NetConn(client.R, client.W), cfg)
+	ts := tls.Server(chanstream.NetConn(server.R, server.W), serverCfg)
+	want := bytes.Repeat([]byte("tls over streams "), 64<<10)
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.CopyN(ts, ts, int64(len(want))) // echo, then close_notify
+		if err == nil {
+			err = ts.Close()
+		}
+		done <- err
+	}()
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := tc.Write(want)
+		wrote <- err
+	}()
+	got, err := io.ReadAll(tc)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, %v; want the %d written", len(got), err, len(want))
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	tc.Close()
+	for _, w := range []*chanstream.Writer{client.W, server.W} {
+		if err := w.WaitClosed(ctx); err != nil {
+			t.Fatalf("WaitClosed: %v", err)
+		}
+	}
+}
