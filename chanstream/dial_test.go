@@ -204,9 +204,8 @@ type attemptLog struct {
 	started []string
 	at      []time.Time
 	hold    func(address string) bool
-	held    sync.WaitGroup // attempts holding now
-	holding chan string    // each held attempt's address, once it holds
-	ended   atomic.Int32   // held attempts that returned
+	holding chan string  // each held attempt's address, once it holds
+	ended   atomic.Int32 // held attempts that returned
 }
 
 func (l *attemptLog) control(ctx context.Context, network, address string, c syscall.RawConn) error {

@@ -188,9 +188,11 @@ func TestOpenConnectionTLSHandshakeFails(t *testing.T) {
 	// closed gets one report per accepted connection, once the client side
 	// has closed it (the server's read ends).
 	closed := make(chan struct{}, 4)
-	accepted := make(chan struct{}, 4)
+	hello := make(chan struct{}, 4) // the client's first handshake bytes arrived
 	silent := tlsServer(t, func(c net.Conn) {
-		accepted <- struct{}{}
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			hello <- struct{}{}
+		}
 		io.Copy(io.Discard, c) // never answers; ends when the client closes
 		closed <- struct{}{}
 	})
@@ -224,12 +226,12 @@ func TestOpenConnectionTLSHandshakeFails(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "tls handshake: timed out") || wd.Err() != nil {
 			t.Fatalf("OpenConnection = %v; want a tls handshake timeout, before the watchdog", err)
 		}
-		<-accepted
+		<-hello
 		waitClosed(t)
 	})
 	t.Run("ctx cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(wd)
-		go func() { <-accepted; cancel() }()
+		go func() { <-hello; cancel() }()
 		_, _, err := chanstream.OpenConnection(ctx, silent.Addr().String(), chanstream.WithTLS(clientCfg))
 		cancel()
 		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "tls handshake") {
