@@ -127,8 +127,9 @@ func WithTLSHandshakeTimeout(d time.Duration) Option {
 }
 
 // WithTLSShutdownTimeout bounds the flush and close_notify after Close over
-// TLS (default 30 s), for OpenConnection and for New of a *tls.Conn; then
-// the connection is closed regardless. d ≤ 0 is invalid.
+// TLS (default 30 s) — whenever the connection is a *tls.Conn at Close:
+// OpenConnection with WithTLS, New of a *tls.Conn, a stream upgraded to
+// TLS. Then the connection is closed regardless. d ≤ 0 is invalid.
 func WithTLSShutdownTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d <= 0 {

@@ -33,8 +33,9 @@ func (c *config) handshake(ctx context.Context, conn net.Conn, host string) (*tl
 	return tc, nil
 }
 
-// The TLS shutdown bound. Close over TLS arms a timer for the shutdown
-// timeout; if the flush and the close_notify have not finished when it
+// The TLS shutdown bound. Close over TLS — the connection is a *tls.Conn
+// when Close is called, however it became one — arms a timer for the
+// shutdown timeout; if the flush and the close_notify have not finished when it
 // fires, it closes the socket under the TLS layer, which ends the writer
 // goroutine's Write and the reader goroutine's Read, so Close and
 // WaitClosed are bounded whatever the peer does. closeNow stops the timer.

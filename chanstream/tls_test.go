@@ -242,14 +242,14 @@ func TestOpenConnectionTLSHandshakeFails(t *testing.T) {
 }
 
 // TestTLSShutdownTimeout: over TLS, a peer that stopped reading cannot hold
-// Close and WaitClosed past the shutdown timeout, for OpenConnection and
-// for New of a *tls.Conn.
+// Close and WaitClosed past the shutdown timeout, for OpenConnection, for
+// New of a *tls.Conn, and for a stream upgraded to TLS (STARTTLS).
 func TestTLSShutdownTimeout(t *testing.T) {
 	testutil.CheckLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	serverCfg, clientCfg := testutil.SelfSignedTLS(t)
-	handshaken := make(chan struct{}, 2)
+	handshaken := make(chan struct{}, 3)
 	ln := tlsServer(t, func(c net.Conn) {
 		tc := tls.Server(c, serverCfg)
 		if tc.Handshake() == nil {
@@ -273,6 +273,23 @@ func TestTLSShutdownTimeout(t *testing.T) {
 				t.Fatal(err)
 			}
 			return chanstream.New(c, chanstream.WithTLSShutdownTimeout(timeout))
+		},
+		"Upgrade": func(t *testing.T) (*chanstream.Reader, *chanstream.Writer) {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, w := chanstream.New(c, chanstream.WithTLSShutdownTimeout(timeout))
+			cfg := clientCfg.Clone()
+			cfg.ServerName = "127.0.0.1"
+			err = w.Upgrade(ctx, func(ctx context.Context, c net.Conn, unread []byte) (net.Conn, error) {
+				tc := tls.Client(c, cfg)
+				return tc, tc.HandshakeContext(ctx)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r, w
 		},
 	}
 	for name, open := range open {
