@@ -35,17 +35,25 @@ func (r *Reader) data() []byte {
 // or returns because Unread or FeedEOF changed something; it returns
 // ctx.Err() when ctx ends first, with the buffer as it was.
 func (r *Reader) wait(ctx context.Context) error {
+	if !r.waitUntil(ctx.Done()) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// waitUntil is wait that gives up, returning false, once stop is closed.
+func (r *Reader) waitUntil(stop <-chan struct{}) bool {
 	// Fast path: a chunk is already there.
 	select {
 	case c, ok := <-r.chunks:
 		r.absorb(c, ok)
-		return nil
+		return true
 	default:
 	}
 	select {
 	case <-r.fed:
 		r.endFed()
-		return nil
+		return true
 	default:
 	}
 	// This read needs more than everything received: let the goroutine read
@@ -61,10 +69,10 @@ func (r *Reader) wait(ctx context.Context) error {
 	case c, ok := <-r.chunks:
 		r.absorb(c, ok)
 	case <-r.kick: // Unread or FeedEOF: look again
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-stop:
+		return false
 	}
-	return nil
+	return true
 }
 
 // endFed takes in the chunks already queued, then ends the stream: FeedEOF.

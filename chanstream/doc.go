@@ -15,6 +15,16 @@
 //	w.Close()
 //	w.WaitClosed(ctx)
 //
+// # Connecting
+//
+// [OpenConnection] is asyncio's open_connection: it resolves "host:port"
+// under ctx, races the addresses as RFC 8305 says (happy eyeballs:
+// [WithHappyEyeballsDelay], [WithInterleave]), optionally runs a TLS
+// handshake ([WithTLS]), and returns the stream. Over TLS, Close's flush
+// and close_notify are bounded by [WithTLSShutdownTimeout], for New of a
+// *tls.Conn too. [NetConn] turns a stream back into a net.Conn, deadlines
+// and all, for libraries that want one (net/http, crypto/tls).
+//
 // # Goroutines
 //
 // Each connection has one reader goroutine, the only code that reads the

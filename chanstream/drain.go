@@ -2,6 +2,7 @@ package chanstream
 
 import (
 	"context"
+	"errors"
 )
 
 // Drain waits for the write queue to go from above the high watermark to
@@ -12,6 +13,19 @@ import (
 // Abort; so it never hangs on a dead peer. When ctx ends first it returns
 // ctx.Err(); the queue is unchanged.
 func (w *Writer) Drain(ctx context.Context) error {
+	if err := w.drainUntil(ctx.Done()); err != errStopped {
+		return err
+	}
+	return ctx.Err()
+}
+
+// errStopped is what drainUntil and the NetConn paths return when their
+// stop channel closed.
+var errStopped = errors.New("chanstream: stopped")
+
+// drainUntil is Drain that gives up, returning errStopped, once stop is
+// closed.
+func (w *Writer) drainUntil(stop <-chan struct{}) error {
 	w.mu.Lock()
 	err := w.drainErrLocked()
 	if err != nil || !w.above {
@@ -26,8 +40,8 @@ func (w *Writer) Drain(ctx context.Context) error {
 	select {
 	case <-ch:
 	case <-w.closed:
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-stop:
+		return errStopped
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -21,8 +21,17 @@ func (g *gate) tryLock() bool { return g.held.CompareAndSwap(false, true) }
 
 // lock takes the token, or returns ctx.Err() without it.
 func (g *gate) lock(ctx context.Context) error {
-	if g.tryLock() {
+	if g.lockUntil(ctx.Done()) {
 		return nil
+	}
+	return ctx.Err()
+}
+
+// lockUntil takes the token and returns true, or returns false without it
+// once stop is closed.
+func (g *gate) lockUntil(stop <-chan struct{}) bool {
+	if g.tryLock() {
+		return true
 	}
 	// Count ourselves before the retry: an unlock that happens after our
 	// failed tryLock then sees a waiter and leaves a wake-up in the channel.
@@ -30,12 +39,12 @@ func (g *gate) lock(ctx context.Context) error {
 	defer g.waiters.Add(-1)
 	for {
 		if g.tryLock() {
-			return nil
+			return true
 		}
 		select {
 		case <-g.wake:
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-stop:
+			return false
 		}
 	}
 }

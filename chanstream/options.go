@@ -34,6 +34,7 @@ type config struct {
 	interleave int
 	keepAlive  time.Duration
 	dialer     *net.Dialer
+	lookup     lookupFunc // resolves names for OpenConnection; nil: the dialer's resolver (tests set it)
 
 	err error
 }
@@ -47,7 +48,7 @@ func newConfig(opts []Option) *config {
 		shutdownTimeout:  30 * time.Second,
 		network:          "tcp",
 		heDelay:          250 * time.Millisecond,
-		interleave:       1,
+		interleave:       -1, // unset: 1 when happy eyeballs is on, else 0
 	}
 	for _, o := range opts {
 		o(c)
@@ -113,36 +114,87 @@ func WithServerSide() Option { return func(c *config) { c.serverSide = true } }
 // connecting. ServerName comes from the host unless cfg sets it.
 func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
 
-// WithTLSHandshakeTimeout bounds the TLS handshake (default 60 s).
+// WithTLSHandshakeTimeout bounds the TLS handshake (default 60 s). d ≤ 0
+// is invalid.
 func WithTLSHandshakeTimeout(d time.Duration) Option {
-	return func(c *config) { c.handshakeTimeout = d }
+	return func(c *config) {
+		if d <= 0 {
+			c.invalid(invalid("tls handshake timeout", "%v ≤ 0", d))
+			return
+		}
+		c.handshakeTimeout = d
+	}
 }
 
 // WithTLSShutdownTimeout bounds the flush and close_notify after Close over
-// TLS (default 30 s); then the connection is closed regardless.
+// TLS (default 30 s) — whenever the connection is a *tls.Conn at Close:
+// OpenConnection with WithTLS, New of a *tls.Conn, a stream upgraded to
+// TLS. Then the connection is closed regardless. d ≤ 0 is invalid.
 func WithTLSShutdownTimeout(d time.Duration) Option {
-	return func(c *config) { c.shutdownTimeout = d }
+	return func(c *config) {
+		if d <= 0 {
+			c.invalid(invalid("tls shutdown timeout", "%v ≤ 0", d))
+			return
+		}
+		c.shutdownTimeout = d
+	}
 }
 
 // WithNetwork selects the address family OpenConnection dials: "tcp"
-// (default), "tcp4" or "tcp6".
-func WithNetwork(network string) Option { return func(c *config) { c.network = network } }
+// (default, both), "tcp4" or "tcp6" — asyncio's family. Any other network
+// is invalid.
+func WithNetwork(network string) Option {
+	return func(c *config) {
+		switch network {
+		case "tcp", "tcp4", "tcp6":
+			c.network = network
+		default:
+			c.invalid(invalid("with network", "unknown network %q (want tcp, tcp4 or tcp6)", network))
+		}
+	}
+}
 
-// WithLocalAddr binds the local end to addr ("host:port") before connecting.
+// WithLocalAddr binds the local end to addr ("host:port", port 0 for any)
+// before connecting; each attempt binds the first of host's addresses of
+// its family (asyncio's local_addr).
 func WithLocalAddr(addr string) Option { return func(c *config) { c.localAddr = addr } }
 
 // WithHappyEyeballsDelay sets the RFC 8305 delay between connection
-// attempts (default 250 ms); 0 tries one address at a time, in order.
+// attempts (default 250 ms): the next address is tried when this much time
+// has passed since the last attempt started, or at once when that attempt
+// fails. 0 tries one address at a time, in order. d < 0 is invalid.
 func WithHappyEyeballsDelay(d time.Duration) Option {
-	return func(c *config) { c.heDelay = d }
+	return func(c *config) {
+		if d < 0 {
+			c.invalid(invalid("happy eyeballs delay", "%v < 0", d))
+			return
+		}
+		c.heDelay = d
+	}
 }
 
 // WithInterleave sets how many addresses of the first family come before
-// the other family's first (default 1 when happy eyeballs is on).
-func WithInterleave(n int) Option { return func(c *config) { c.interleave = n } }
+// the other family's first (asyncio's interleave): the resolved addresses
+// are grouped by family, n-1 of the first family's lead, then the families
+// alternate. The default is 1 when happy eyeballs is on, and 0 — the
+// resolver's order — when it is off. n < 0 is invalid.
+func WithInterleave(n int) Option {
+	return func(c *config) {
+		if n < 0 {
+			c.invalid(invalid("with interleave", "%d < 0", n))
+			return
+		}
+		c.interleave = n
+	}
+}
 
-// WithKeepAlive sets the TCP keep-alive period; d < 0 disables keep-alive.
+// WithKeepAlive sets the TCP keep-alive period of OpenConnection's
+// connection; d < 0 disables keep-alive; 0 (the default) leaves the
+// dialer's setting (net.Dialer's default: on, every 15 s).
 func WithKeepAlive(d time.Duration) Option { return func(c *config) { c.keepAlive = d } }
 
-// WithDialer makes OpenConnection use d for every connection attempt.
+// WithDialer makes OpenConnection use d for every connection attempt: its
+// Resolver, Control/ControlContext, Timeout, KeepAlive and LocalAddr hold
+// unless another option sets them. Each attempt dials with a copy; d itself
+// is never modified.
 func WithDialer(d *net.Dialer) Option { return func(c *config) { c.dialer = d } }

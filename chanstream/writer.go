@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -47,6 +48,10 @@ type Writer struct {
 	sinkClosed bool  // WriteEOF closed a NewWriter sink that cannot half-close
 	held       bool  // Upgrade holds the writer goroutine off the connection
 	err        error // the stream's first failure, from either side; sticky
+
+	// The TLS shutdown bound (tls.go).
+	shutdownTimeout time.Duration // set at construction
+	shutdownTimer   *time.Timer   // guarded by mu; armed by Close over TLS, stopped by closeNow
 }
 
 type writeState uint8
@@ -93,6 +98,8 @@ func newWriter(dst io.Writer, c *config) *Writer {
 		dst:        dst,
 		high:       c.high,
 		low:        c.low,
+
+		shutdownTimeout: c.shutdownTimeout,
 	}
 }
 
@@ -271,11 +278,15 @@ func (w *Writer) WriteEOF() error {
 // writes what is queued, then closes the connection (for NewWriter, closes
 // the sink if it is an io.Closer). Reads go on returning what was received,
 // then ErrClosed. Close is idempotent and returns nil; WaitClosed waits for
-// the end. A peer that never reads holds the flush until Abort.
+// the end. A peer that never reads holds the flush until Abort — except
+// over TLS, where the flush and the close_notify are bounded by
+// WithTLSShutdownTimeout (default 30 s) from the first Close; then the
+// socket is closed regardless and Reader.Err reports the timeout.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	if w.state < stateClosing {
 		w.state = stateClosing
+		w.armShutdownLocked()
 	}
 	w.mu.Unlock()
 	w.poke()
@@ -354,6 +365,7 @@ func (w *Writer) closeNow(cause error, graceful bool) {
 		if c, ok := dst.(io.Closer); ok && !closedByEOF {
 			_ = c.Close()
 		}
+		w.stopShutdown()
 	})
 }
 

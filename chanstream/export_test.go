@@ -1,0 +1,13 @@
+package chanstream
+
+import (
+	"context"
+	"net/netip"
+)
+
+// WithLookup replaces OpenConnection's resolver in tests, so that a name
+// can resolve to both loopback addresses (the machine's /etc/hosts may map
+// "localhost" to 127.0.0.1 only).
+func WithLookup(f func(ctx context.Context, network, host string) ([]netip.Addr, error)) Option {
+	return func(c *config) { c.lookup = f }
+}

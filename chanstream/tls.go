@@ -1,0 +1,79 @@
+package chanstream
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// handshake runs OpenConnection's TLS client handshake over conn, bounded
+// by the handshake timeout and ctx. The config is cloned; its ServerName
+// comes from host unless it has one. On failure conn is closed.
+func (c *config) handshake(ctx context.Context, conn net.Conn, host string) (*tls.Conn, error) {
+	cfg := c.tls.Clone()
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+		if ip, err := netip.ParseAddr(host); err == nil {
+			cfg.ServerName = ip.WithZone("").String() // a zone is not part of the certificate's name
+		}
+	}
+	tc := tls.Client(conn, cfg)
+	hctx, cancel := context.WithTimeout(ctx, c.handshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		_ = conn.Close()
+		if ctx.Err() == nil && hctx.Err() != nil {
+			return nil, fmt.Errorf("tls handshake: timed out after %v: %w", c.handshakeTimeout, err)
+		}
+		return nil, fmt.Errorf("tls handshake: %w", err)
+	}
+	return tc, nil
+}
+
+// The TLS shutdown bound. Close over TLS — the connection is a *tls.Conn
+// when Close is called, however it became one — arms a timer for the
+// shutdown timeout; if the flush and the close_notify have not finished when it
+// fires, it closes the socket under the TLS layer, which ends the writer
+// goroutine's Write and the reader goroutine's Read, so Close and
+// WaitClosed are bounded whatever the peer does. closeNow stops the timer.
+
+// armShutdownLocked starts the shutdown timer when the stream is TLS and
+// still open. Close calls it once, with w.mu held.
+func (w *Writer) armShutdownLocked() {
+	tc, ok := w.dst.(*tls.Conn)
+	if !ok || w.shutdownTimer != nil {
+		return
+	}
+	select {
+	case <-w.closed: // closeNow has run, or is running and will find the timer nil
+		return
+	default:
+	}
+	raw, d := tc.NetConn(), w.shutdownTimeout
+	w.shutdownTimer = time.AfterFunc(d, func() {
+		w.mu.Lock()
+		if w.shutdownTimer == nil { // stopped: the stream closed in time
+			w.mu.Unlock()
+			return
+		}
+		if w.err == nil {
+			w.err = fmt.Errorf("tls shutdown timed out after %v: %w", d, ErrClosed)
+		}
+		w.mu.Unlock()
+		_ = raw.Close() // the writer and reader goroutines return from their calls
+	})
+}
+
+// stopShutdown stops the shutdown timer, if any. closeNow calls it once
+// the connection is closed.
+func (w *Writer) stopShutdown() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.shutdownTimer != nil {
+		w.shutdownTimer.Stop()
+		w.shutdownTimer = nil
+	}
+}
