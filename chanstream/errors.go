@@ -48,10 +48,22 @@ func (e *LimitOverrunError) Error() string {
 	return fmt.Sprintf("chanstream: separator not found within the limit (%d bytes consumed)", e.Consumed)
 }
 
-// invalid wraps ErrInvalidArgument with the operation and the detail.
+// invalid returns an error about a bad argument to op that wraps
+// ErrInvalidArgument: "chanstream: op: invalid argument: detail".
 func invalid(op, format string, args ...any) error {
-	return fmt.Errorf("chanstream: %s: %w: %s", op, ErrInvalidArgument, fmt.Sprintf(format, args...))
+	return &argError{op: op, detail: fmt.Sprintf(format, args...)}
 }
+
+// argError is a bad argument; it unwraps to ErrInvalidArgument.
+type argError struct {
+	op, detail string
+}
+
+func (e *argError) Error() string {
+	return "chanstream: " + e.op + ": invalid argument: " + e.detail
+}
+
+func (e *argError) Unwrap() error { return ErrInvalidArgument }
 
 // wrap adds the package and operation to a stream error. io.EOF is
 // returned as is, as package io asks.

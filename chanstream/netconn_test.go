@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/cspstream/streams/chanstream"
@@ -76,101 +75,6 @@ func TestNetConnNettest(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout() && errors.Is(err, os.ErrDeadlineExceeded)
-}
-
-// TestNetConnDeadlines runs in a synctest bubble over net.Pipe, so the
-// deadlines run on the bubble's clock: past, moved while a Read and a Write
-// wait, and cleared.
-func TestNetConnDeadlines(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		p1, p2 := net.Pipe()
-		r1, w1 := chanstream.New(p1, chanstream.WithWriteBufferLimits(8, 0))
-		r2, w2 := chanstream.New(p2)
-		c1 := chanstream.NetConn(r1, w1)
-		defer func() {
-			w1.Abort()
-			w2.Abort()
-			w1.WaitClosed(context.Background())
-			w2.WaitClosed(context.Background())
-		}()
-
-		// Past: fails at once and consumes nothing.
-		w2.WriteString("ab")
-		synctest.Wait() // "ab" is buffered in r1
-		c1.SetReadDeadline(time.Now().Add(-time.Second))
-		if n, err := c1.Read(make([]byte, 8)); n != 0 || !isTimeout(err) {
-			t.Fatalf("Read past deadline = %d, %v; want 0, timeout", n, err)
-		}
-		if n, err := c1.Write([]byte("x")); n != 1 || err != nil {
-			t.Fatalf("Write with a read deadline past = %d, %v; want 1, nil", n, err)
-		}
-		c1.SetReadDeadline(time.Time{})
-		buf := make([]byte, 8)
-		if n, err := c1.Read(buf); string(buf[:n]) != "ab" || err != nil {
-			t.Fatalf("Read after clearing = %q, %v; want %q, nil", buf[:n], err, "ab")
-		}
-		if got, err := r2.ReadExactly(context.Background(), 1); string(got) != "x" || err != nil {
-			t.Fatalf("peer read %q, %v; want %q", got, err, "x")
-		}
-
-		// Extended while a Read waits: it does not time out at the old one.
-		start := time.Now()
-		c1.SetReadDeadline(start.Add(time.Second))
-		type result struct {
-			n   int
-			err error
-			at  time.Time
-		}
-		done := make(chan result, 1)
-		go func() {
-			n, err := c1.Read(buf)
-			done <- result{n, err, time.Now()}
-		}()
-		synctest.Wait()
-		c1.SetReadDeadline(start.Add(time.Hour))
-		time.Sleep(2 * time.Second) // past the first deadline
-		synctest.Wait()
-		select {
-		case res := <-done:
-			t.Fatalf("Read returned %d, %v after the deadline was moved later", res.n, res.err)
-		default:
-		}
-		// Then moved earlier: it times out then, not later.
-		c1.SetReadDeadline(start.Add(5 * time.Second))
-		res := <-done
-		if !isTimeout(res.err) || res.at.Sub(start) != 5*time.Second {
-			t.Fatalf("Read = %v at %v; want a timeout at 5s", res.err, res.at.Sub(start))
-		}
-
-		// Cleared while a Read waits: it waits for data.
-		c1.SetReadDeadline(time.Now().Add(time.Second))
-		go func() {
-			n, err := c1.Read(buf)
-			done <- result{n, err, time.Now()}
-		}()
-		synctest.Wait()
-		c1.SetReadDeadline(time.Time{})
-		time.Sleep(time.Minute)
-		synctest.Wait()
-		w2.WriteString("late")
-		res = <-done
-		if string(buf[:res.n]) != "late" || res.err != nil {
-			t.Fatalf("Read after clearing = %q, %v; want %q, nil", buf[:res.n], res.err, "late")
-		}
-
-		// A Write waits in drain (the peer does not read): its deadline
-		// expires; the bytes it reports were queued and reach the peer.
-		c1.SetWriteDeadline(time.Now().Add(time.Second))
-		n, err := c1.Write(bytes.Repeat([]byte("w"), 200<<10))
-		if !isTimeout(err) || n == 0 || n == 200<<10 {
-			t.Fatalf("Write = %d, %v; want 0 < n < %d and a timeout", n, err, 200<<10)
-		}
-		c1.SetWriteDeadline(time.Time{})
-		got, err := r2.ReadExactly(context.Background(), n)
-		if err != nil || !bytes.Equal(got, bytes.Repeat([]byte("w"), n)) {
-			t.Fatalf("peer read %d bytes, %v; want the %d Write reported", len(got), err, n)
-		}
-	})
 }
 
 // TestNetConnCloseUnblocks: a Close from another goroutine ends a Read

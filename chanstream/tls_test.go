@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/cspstream/streams/chanstream"
@@ -306,73 +305,4 @@ func TestTLSShutdownTimeout(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestTLSShutdownTimeoutClock runs over net.Pipe in a synctest bubble, so
-// the default 30 s is measured on the bubble's clock: a peer that stopped
-// reading holds WaitClosed exactly the timeout; a peer that reads lets the
-// stream close at once, and the stopped timer changes nothing later.
-func TestTLSShutdownTimeoutClock(t *testing.T) {
-	serverCfg, clientCfg := testutil.SelfSignedTLS(t)
-	certTime := time.Now()
-	pair := func(t *testing.T) (*tls.Conn, *tls.Conn) {
-		p1, p2 := net.Pipe()
-		// TLS 1.2: its handshake flights strictly alternate, so it cannot
-		// deadlock on net.Pipe's unbuffered writes as 1.3's can (the client
-		// writes its change_cipher_spec while the server still writes).
-		cfg, scfg := clientCfg.Clone(), serverCfg.Clone()
-		cfg.ServerName = "localhost"
-		cfg.MaxVersion, scfg.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
-		cfg.Time = func() time.Time { return certTime } // the bubble's clock starts in 2000
-		tc, ts := tls.Client(p1, cfg), tls.Server(p2, scfg)
-		errs := make(chan error, 1)
-		go func() { errs <- ts.Handshake() }()
-		if err := tc.Handshake(); err != nil {
-			t.Fatal(err)
-		}
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-		return tc, ts
-	}
-	synctest.Test(t, func(t *testing.T) {
-		tc, ts := pair(t)
-		defer ts.NetConn().Close()
-		r, w := chanstream.New(tc)
-		w.Write(make([]byte, 1<<20)) // net.Pipe holds nothing: the flush waits on the peer
-		start := time.Now()
-		w.Close()
-		w.WaitClosed(context.Background())
-		if d := time.Since(start); d != 30*time.Second {
-			t.Fatalf("WaitClosed returned after %v; want the default 30s", d)
-		}
-		if err := r.Err(); !errors.Is(err, chanstream.ErrClosed) {
-			t.Fatalf("Err() = %v; want the shutdown timeout", err)
-		}
-	})
-	synctest.Test(t, func(t *testing.T) {
-		tc, ts := pair(t)
-		got := make(chan int64, 1)
-		go func() {
-			n, _ := io.Copy(io.Discard, ts) // to the close_notify
-			ts.Close()
-			got <- n
-		}()
-		r, w := chanstream.New(tc)
-		w.Write(make([]byte, 1<<20))
-		start := time.Now()
-		w.Close()
-		w.WaitClosed(context.Background())
-		if d := time.Since(start); d != 0 {
-			t.Fatalf("WaitClosed took %v with a reading peer", d)
-		}
-		if n := <-got; n != 1<<20 {
-			t.Fatalf("peer read %d bytes; want %d", n, 1<<20)
-		}
-		before := r.Err()       // nil, or the local close seen by the reader goroutine
-		time.Sleep(time.Minute) // past the timeout: the stopped timer does nothing
-		if err := r.Err(); err != before || (err != nil && strings.Contains(err.Error(), "tls shutdown")) {
-			t.Fatalf("Err() = %v after a graceful close, then %v", before, err)
-		}
-	})
 }
