@@ -1,0 +1,72 @@
+package pipeline
+
+import (
+	"context"
+	"io"
+
+	"github.com/cspstream/streams/chanstream"
+)
+
+// WriteTo writes each item of in to w, in order, and drains w whenever its
+// queue is above the high watermark (Writer.Drain), so a slow peer slows
+// the pipeline instead of growing w's queue. It ends when in is closed; it
+// does not close w — Close or WriteEOF it after Wait. A write or drain
+// error (the peer reset, w closed) ends the pipeline with that error; an
+// item received when the pipeline was cancelled is dropped.
+func WriteTo(p *Pipeline, w *chanstream.Writer, in <-chan []byte) {
+	p.Go(func(ctx context.Context) error {
+		done := ctx.Done()
+		for {
+			b, ok, err := recv(ctx, done, in)
+			if !ok {
+				return err
+			}
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			// Drain returns at once at or below the high watermark.
+			if err := w.Drain(ctx); err != nil {
+				return err
+			}
+		}
+	})
+}
+
+// copyChunk is how much Copy takes from its Reader at a time, at most.
+const copyChunk = 64 << 10
+
+// Copy copies src to dst until src's EOF, then half-closes dst with
+// WriteEOF, or closes it where dst cannot half-close (TLS, a sink that is
+// not a connection; see Writer.CanWriteEOF). It drains dst as it goes, so
+// it holds about dst's high watermark at most, and a slow dst slows the
+// reading of src (and src's peer). Copy owns src while it runs.
+//
+// When the pipeline is cancelled, Copy stops: the bytes it has not taken
+// stay in src (a read that is cancelled consumes nothing), the bytes it
+// took are queued in dst; dst is neither half-closed nor closed. A read
+// error of src or a write error of dst ends the pipeline with that error.
+func Copy(p *Pipeline, dst *chanstream.Writer, src *chanstream.Reader) {
+	p.Go(func(ctx context.Context) error {
+		for {
+			b, rerr := src.ReadUpTo(ctx, copyChunk)
+			if len(b) > 0 {
+				if _, err := dst.Write(b); err != nil {
+					return err
+				}
+				if err := dst.Drain(ctx); err != nil {
+					return err
+				}
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				return rerr
+			}
+		}
+		if dst.CanWriteEOF() {
+			return dst.WriteEOF()
+		}
+		return dst.Close()
+	})
+}
