@@ -26,7 +26,7 @@ type Pipeline struct {
 	g      *errgroup.Group
 
 	mu       sync.Mutex // guards reclaim
-	reclaims []func()   // one per source: put back what it sent and nobody received
+	reclaims []func() bool // one per source: put back what it sent and nobody received; true if there was some
 }
 
 // New returns an empty pipeline whose stages run under ctx: when ctx ends,
@@ -63,7 +63,9 @@ func (p *Pipeline) Go(f func(ctx context.Context) error) {
 // Wait blocks until every stage has returned and returns the first error
 // a stage returned, or nil. When the ctx given to New ended before any
 // stage failed, the error is that ctx's error (context.Canceled or
-// context.DeadlineExceeded), whatever the stages returned.
+// context.DeadlineExceeded), whatever the stages returned; it is also
+// that error when every stage returned nil but items a source sent were
+// still unreceived when ctx ended.
 //
 // When a stage failed or the ctx given to New has ended, Wait also puts
 // back into each source's Reader, with Unread, the items the source had
@@ -83,14 +85,19 @@ func (p *Pipeline) Wait() error {
 	p.reclaims = nil
 	p.mu.Unlock()
 	for _, f := range reclaims {
-		f()
+		if f() && err == nil {
+			// Every stage finished, but the cancel came before all the
+			// sources' items were received: the pipeline did not complete.
+			err = p.parent.Err()
+		}
 	}
 	return err
 }
 
 // onFailure registers f to run in Wait after every stage has returned,
-// when the pipeline failed.
-func (p *Pipeline) onFailure(f func()) {
+// when the pipeline failed or was cancelled. f reports whether it put
+// anything back.
+func (p *Pipeline) onFailure(f func() bool) {
 	p.mu.Lock()
 	p.reclaims = append(p.reclaims, f)
 	p.mu.Unlock()

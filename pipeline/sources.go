@@ -97,14 +97,17 @@ func readUntil(ctx context.Context, r *chanstream.Reader, seps [][]byte) ([]byte
 // still in the channel after a failure by Wait (onFailure), in front of it.
 func source(p *Pipeline, r *chanstream.Reader, read func(ctx context.Context) ([]byte, error)) <-chan []byte {
 	out := make(chan []byte, queueCap) // source → next stage; closed by the source as it returns
-	p.onFailure(func() {
+	p.onFailure(func() bool {
 		// Every stage has returned, so out is closed and nobody else in the
 		// pipeline receives from it: what is left was never delivered.
 		var back []byte
+		n := 0
 		for b := range out {
 			back = append(back, b...)
+			n++
 		}
 		r.Unread(back)
+		return n > 0
 	})
 	p.Go(func(ctx context.Context) error {
 		defer close(out)
