@@ -42,7 +42,7 @@
 //
 // # Memory
 //
-// Each channel a stage makes holds at most 32 items, so a pipeline's memory
+// Each channel a stage makes holds at most 128 items, so a pipeline's memory
 // in flight is bounded by its stages, whatever the volume. A slow sink
 // fills the channels before it, which stops the source, whose Reader stops
 // reading its connection: TCP back-pressure reaches the peer. [WriteTo] and

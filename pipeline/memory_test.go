@@ -15,24 +15,28 @@ import (
 	"github.com/cspstream/streams/testutil"
 )
 
-// lineBlock is 64 lines of 256 bytes, lower case; lineGen repeats it.
-var lineBlock = func() []byte {
+// makeBlock returns 64 lines of width bytes each, "\n" included, in lower
+// case; lineGen repeats such a block.
+func makeBlock(width int) []byte {
 	var b bytes.Buffer
 	for i := range 64 {
 		line := fmt.Sprintf("%04d ", i)
-		for len(line) < 255 {
+		for len(line) < width-1 {
 			line += string(rune('a' + (len(line)+i)%26))
 		}
 		b.WriteString(line + "\n")
 	}
 	return b.Bytes()
-}()
+}
 
-// lineGen yields lineBlock over and over, n bytes in all, without holding
+var lineBlock = makeBlock(256)
+
+// lineGen yields block over and over, left bytes in all, without holding
 // more than the block.
 type lineGen struct {
-	left int
-	off  int
+	block []byte
+	left  int
+	off   int
 }
 
 func (g *lineGen) Read(p []byte) (int, error) {
@@ -41,12 +45,21 @@ func (g *lineGen) Read(p []byte) (int, error) {
 	}
 	n := 0
 	for n < len(p) && g.left > 0 {
-		k := copy(p[n:min(len(p), n+g.left)], lineBlock[g.off:])
+		k := copy(p[n:min(len(p), n+g.left)], g.block[g.off:])
 		n += k
 		g.left -= k
-		g.off = (g.off + k) % len(lineBlock)
+		g.off = (g.off + k) % len(g.block)
 	}
 	return n, nil
+}
+
+// upperInPlace upper-cases ASCII letters of b in place.
+func upperInPlace(b []byte) {
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
 }
 
 // TestBoundedMemory sends memTestBytes (256 MiB; 32 MiB under -race) of
@@ -121,13 +134,9 @@ func TestBoundedMemory(t *testing.T) {
 
 	start := time.Now()
 	p := pipeline.New(ctx)
-	upper := pipeline.Map(p, pipeline.Lines(p, chanstream.NewReader(&lineGen{left: total})),
+	upper := pipeline.Map(p, pipeline.Lines(p, chanstream.NewReader(&lineGen{block: lineBlock, left: total})),
 		func(_ context.Context, line []byte) ([]byte, error) {
-			for i, c := range line { // the line is ours: upper-case it in place
-				if 'a' <= c && c <= 'z' {
-					line[i] = c - 'a' + 'A'
-				}
-			}
+			upperInPlace(line) // the line is ours to change
 			return line, nil
 		})
 	pipeline.WriteTo(p, out, upper)

@@ -13,7 +13,7 @@ import (
 // a stage may run ahead of the one after it. It lets a stage hand over
 // several items per goroutine switch instead of one, and bounds what a
 // pipeline holds in flight: queueCap items per channel.
-const queueCap = 32
+const queueCap = 128
 
 // Pipeline runs stages — sources, transforms, sinks — as goroutines under
 // one errgroup. The first stage to fail cancels the others; Wait waits for

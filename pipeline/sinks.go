@@ -16,12 +16,32 @@ import (
 func WriteTo(p *Pipeline, w *chanstream.Writer, in <-chan []byte) {
 	p.Go(func(ctx context.Context) error {
 		done := ctx.Done()
+		var batch [][]byte // the items taken at once, written as one unit
 		for {
 			b, ok, err := recv(ctx, done, in)
 			if !ok {
 				return err
 			}
-			if _, err := w.Write(b); err != nil {
+			// Take what else is waiting, so that one Write (one lock, one
+			// wake-up of the writer goroutine) carries many small items.
+			batch = append(batch[:0], b)
+			size := len(b)
+		more:
+			for len(batch) < maxBatch && size < maxBatchBytes {
+				select {
+				case b, ok := <-in:
+					if !ok {
+						break more
+					}
+					batch = append(batch, b)
+					size += len(b)
+				default:
+					break more
+				}
+			}
+			_, err = w.WriteLines(batch...)
+			clear(batch) // the items are copied: let them go
+			if err != nil {
 				return err
 			}
 			// Drain returns at once at or below the high watermark.
@@ -31,6 +51,12 @@ func WriteTo(p *Pipeline, w *chanstream.Writer, in <-chan []byte) {
 		}
 	})
 }
+
+// WriteTo writes at most maxBatch items, or about maxBatchBytes, at once.
+const (
+	maxBatch      = queueCap
+	maxBatchBytes = 32 << 10
+)
 
 // copyChunk is how much Copy takes from its Reader at a time, at most.
 const copyChunk = 64 << 10

@@ -149,7 +149,7 @@ func TestSourceEmpty(t *testing.T) {
 }
 
 // cancelPoints are how many items the receiver takes before it cancels.
-var cancelPoints = []int{0, 1, 2, 3, 7, 31, 32, 33, 34, 64, 65, 66, 100, 149, 150, 151, 299, 300, 301, 10000}
+var cancelPoints = []int{0, 1, 2, 3, 7, 31, 32, 33, 64, 100, 127, 128, 129, 130, 149, 150, 151, 257, 258, 299, 300, 301, 10000}
 
 // TestSourceCancelLosesNothing cancels the pipeline after the receiver
 // took k items, for many k, each source and chunking: what the Reader reads
