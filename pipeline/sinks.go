@@ -65,7 +65,8 @@ const copyChunk = 64 << 10
 // WriteEOF, or closes it where dst cannot half-close (TLS, a sink that is
 // not a connection; see Writer.CanWriteEOF). It drains dst as it goes, so
 // it holds about dst's high watermark at most, and a slow dst slows the
-// reading of src (and src's peer). Copy owns src while it runs.
+// reading of src (and src's peer). Copy must be src's only reader while it
+// runs.
 //
 // When the pipeline is cancelled, Copy stops: the bytes it has not taken
 // stay in src (a read that is cancelled consumes nothing), the bytes it
@@ -73,10 +74,11 @@ const copyChunk = 64 << 10
 // error of src or a write error of dst ends the pipeline with that error.
 func Copy(p *Pipeline, dst *chanstream.Writer, src *chanstream.Reader) {
 	p.Go(func(ctx context.Context) error {
+		buf := make([]byte, copyChunk) // reused: Write copies out of it
 		for {
-			b, rerr := src.ReadUpTo(ctx, copyChunk)
-			if len(b) > 0 {
-				if _, err := dst.Write(b); err != nil {
+			n, rerr := fill(ctx, src, buf)
+			if n > 0 {
+				if _, err := dst.Write(buf[:n]); err != nil {
 					return err
 				}
 				if err := dst.Drain(ctx); err != nil {
@@ -95,4 +97,30 @@ func Copy(p *Pipeline, dst *chanstream.Writer, src *chanstream.Reader) {
 		}
 		return dst.Close()
 	})
+}
+
+// fill copies into buf what src has buffered, first waiting for one byte
+// if it has none; it returns ctx.Err() with nothing taken when ctx ends
+// first. Of the Reader's read modes only ReadUpTo both waits with a ctx and
+// takes nothing when cancelled, but it returns a new slice: fill waits
+// with ReadUpTo(ctx, 1) and takes the rest with Read, which returns at once
+// while Buffered is above zero, into buf, with no allocation per chunk.
+func fill(ctx context.Context, src *chanstream.Reader, buf []byte) (int, error) {
+	n := 0
+	if src.Buffered() == 0 {
+		b, err := src.ReadUpTo(ctx, 1)
+		if err != nil {
+			return 0, err
+		}
+		n = copy(buf, b)
+	}
+	if src.Buffered() == 0 {
+		return n, nil
+	}
+	k, err := src.Read(buf[n:])
+	n += k
+	if n > 0 && err != nil && err != io.EOF {
+		err = nil // the bytes first; the error comes back with the next read
+	}
+	return n, err
 }
