@@ -58,7 +58,7 @@ func TestBatchMaxWait(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 		in <- 6
-		time.Sleep(start.Add(time.Second).Sub(time.Now()))
+		time.Sleep(time.Until(start.Add(time.Second)))
 		if b, ok := ready(); ok {
 			t.Fatalf("batch %v sent at the earlier batch's deadline", b)
 		}
