@@ -25,7 +25,7 @@ type Pipeline struct {
 	ctx    context.Context // the group's; cancelled at the first error and when Wait returns
 	g      *errgroup.Group
 
-	mu       sync.Mutex    // guards reclaim
+	mu       sync.Mutex    // guards reclaims
 	reclaims []func() bool // one per source: put back what it sent and nobody received; true if there was some
 }
 

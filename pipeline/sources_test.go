@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"syscall"
 	"testing"
 	"testing/iotest"
 
@@ -338,25 +339,46 @@ func TestSourceError(t *testing.T) {
 	}
 }
 
-// A reset connection ends a source with the connection's error.
+// A reset connection ends a source with the connection's error, after the
+// lines that came before it.
 func TestSourceReset(t *testing.T) {
 	testutil.CheckLeaks(t)
 	wd := watchdog(t)
-	client, server := testutil.Loopback(t)
-	client.W.WriteString("one\n")
-	p := pipeline.New(wd)
-	lines := pipeline.Lines(p, server.R)
-	if got := <-lines; string(got) != "one\n" {
-		t.Fatalf("line %q; want %q", got, "one\n")
+	cc, sc := testutil.TCPPair(t)
+	// The client reads little (a small limit), so the server's bytes stay
+	// unread in its socket and its Abort sends a reset.
+	_, clientW := chanstream.New(cc, chanstream.WithLimit(16))
+	serverR, serverW := chanstream.New(sc, chanstream.WithWriteBufferLimits(0, 0))
+	defer serverW.WaitClosed(wd)
+	defer serverW.Abort()
+	// Into the client's socket, all written before the reset (Drain with
+	// low 0 waits for an empty queue): the server's writer is idle then,
+	// so the reset reaches its reader.
+	serverW.Write(make([]byte, 96<<10)) // more than the client reads (one 32 KiB chunk), less than sockets hold
+	if err := serverW.Drain(wd); err != nil {
+		t.Fatal(err)
 	}
-	client.W.Abort() // the peer aborts: the server end sees a reset or EOF
+	clientW.WriteString("one\ntwo\n")
+	if err := clientW.Drain(wd); err != nil {
+		t.Fatal(err)
+	}
+
+	p := pipeline.New(wd)
+	lines := pipeline.Lines(p, serverR)
+	for _, want := range []string{"one\n", "two\n"} {
+		if got := <-lines; string(got) != want {
+			t.Fatalf("line %q; want %q", got, want)
+		}
+	}
+	clientW.Abort()
+	clientW.WaitClosed(wd)
 	for range lines {
 	}
 	err := waitErr(wd, t, p)
-	if err == nil {
-		// An abort without queued data can reach the peer as a plain FIN.
-		t.Log("peer abort seen as EOF")
-	} else if server.R.Err() == nil {
-		t.Fatalf("Wait() = %v but the Reader reports no error", err)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("Wait() = %v; want ECONNRESET", err)
+	}
+	if got := serverR.Err(); !errors.Is(got, syscall.ECONNRESET) {
+		t.Fatalf("Reader.Err() = %v; want ECONNRESET", got)
 	}
 }
