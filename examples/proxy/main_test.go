@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,6 +10,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +20,64 @@ import (
 	"github.com/cspstream/streams/testutil"
 )
 
-func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv("PROXY_RUN_MAIN") == "1" { // the test binary as the command itself
+		os.Args = append([]string{"proxy"}, strings.Fields(os.Getenv("PROXY_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	testutil.VerifyTestMain(m)
+}
+
+// TestCommand runs the command with its flags, proxies a connection
+// through it, and stops it with SIGINT.
+func TestCommand(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tg := startTarget(t, echo)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PROXY_RUN_MAIN=1", "PROXY_ARGS=-listen 127.0.0.1:0 -target "+tg.ln.Addr().String())
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := false
+	defer func() {
+		if !waited {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	// The first log line names the address: "proxy: [127.0.0.1:port] → target".
+	logs := bufio.NewReader(stderr)
+	line, err := logs.ReadString('\n')
+	if err != nil {
+		t.Fatalf("no log line from the command: %v", err)
+	}
+	i, j := strings.Index(line, "["), strings.Index(line, "]")
+	if i < 0 || j < i {
+		t.Fatalf("log line %q names no address", line)
+	}
+	c := dial(t, line[i+1:j])
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.Write([]byte("through the command"))
+	c.CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "through the command" {
+		t.Fatalf("echo through the command: %q, %v", got, err)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, logs) // to the EOF of the command's exit
+	waited = true
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("command after SIGINT: %v", err)
+	}
+}
 
 var quiet = slog.New(slog.DiscardHandler)
 
