@@ -98,29 +98,3 @@ func Copy(p *Pipeline, dst *chanstream.Writer, src *chanstream.Reader) {
 		return dst.Close()
 	})
 }
-
-// fill copies into buf what src has buffered, first waiting for one byte
-// if it has none; it returns ctx.Err() with nothing taken when ctx ends
-// first. Of the Reader's read modes only ReadUpTo both waits with a ctx and
-// takes nothing when cancelled, but it returns a new slice: fill waits
-// with ReadUpTo(ctx, 1) and takes the rest with Read, which returns at once
-// while Buffered is above zero, into buf, with no allocation per chunk.
-func fill(ctx context.Context, src *chanstream.Reader, buf []byte) (int, error) {
-	n := 0
-	if src.Buffered() == 0 {
-		b, err := src.ReadUpTo(ctx, 1)
-		if err != nil {
-			return 0, err
-		}
-		n = copy(buf, b)
-	}
-	if src.Buffered() == 0 {
-		return n, nil
-	}
-	k, err := src.Read(buf[n:])
-	n += k
-	if n > 0 && err != nil && err != io.EOF {
-		err = nil // the bytes first; the error comes back with the next read
-	}
-	return n, err
-}

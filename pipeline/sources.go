@@ -21,9 +21,8 @@ var newline = [][]byte{{'\n'}}
 // a local Close) ends the pipeline with that error once every line before
 // it was sent. See Split for what a cancelled source puts back.
 func Lines(p *Pipeline, r *chanstream.Reader) <-chan []byte {
-	return source(p, r, func(ctx context.Context) ([]byte, error) {
-		return readUntil(ctx, r, newline)
-	})
+	s := newLineScanner(r)
+	return source(p, r, s.next, s.putBack)
 }
 
 // Split reads r up to and including each separator (Reader.ReadUntil;
@@ -56,7 +55,7 @@ func Split(p *Pipeline, r *chanstream.Reader, seps ...[]byte) <-chan []byte {
 	}
 	return source(p, r, func(ctx context.Context) ([]byte, error) {
 		return readUntil(ctx, r, seps)
-	})
+	}, nil)
 }
 
 // Chunks reads r in chunks of at most max bytes (Reader.ReadUpTo) and
@@ -71,7 +70,7 @@ func Chunks(p *Pipeline, r *chanstream.Reader, max int) <-chan []byte {
 	}
 	return source(p, r, func(ctx context.Context) ([]byte, error) {
 		return r.ReadUpTo(ctx, max)
-	})
+	}, nil)
 }
 
 // readUntil is ReadUntil with the end of the stream as Lines wants it: the
@@ -95,7 +94,9 @@ func readUntil(ctx context.Context, r *chanstream.Reader, seps [][]byte) ([]byte
 // on the channel it returns. Every item read is either sent or put back
 // into r: the one whose send is cancelled by the source itself, those
 // still in the channel after a failure by Wait (onFailure), in front of it.
-func source(p *Pipeline, r *chanstream.Reader, read func(ctx context.Context) ([]byte, error)) <-chan []byte {
+// putBack, if not nil, returns to r what read took ahead and still holds;
+// the source calls it when it stops early, before it puts back an item.
+func source(p *Pipeline, r *chanstream.Reader, read func(ctx context.Context) ([]byte, error), putBack func()) <-chan []byte {
 	out := make(chan []byte, queueCap) // source → next stage; closed by the source as it returns
 	p.onFailure(func() bool {
 		// Every stage has returned, so out is closed and nobody else in the
@@ -118,10 +119,16 @@ func source(p *Pipeline, r *chanstream.Reader, read func(ctx context.Context) ([
 				return nil
 			}
 			if err != nil {
+				if putBack != nil {
+					putBack()
+				}
 				r.Unread(b) // bytes read with the error (a reset), if any
 				return err
 			}
 			if !send(done, out, b) {
+				if putBack != nil {
+					putBack()
+				}
 				r.Unread(b)
 				return ctx.Err()
 			}

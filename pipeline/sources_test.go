@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"syscall"
 	"testing"
 	"testing/iotest"
@@ -381,4 +382,53 @@ func TestSourceReset(t *testing.T) {
 	if got := serverR.Err(); !errors.Is(got, syscall.ECONNRESET) {
 		t.Fatalf("Reader.Err() = %v; want ECONNRESET", got)
 	}
+}
+
+// Lines longer than the source's own buffer, within a large limit, and a
+// last line over the limit at EOF: the Reader's rules hold.
+func TestLinesLongLines(t *testing.T) {
+	wd := watchdog(t)
+	var data bytes.Buffer
+	for i, n := range []int{10, 40 << 10, 3, 100 << 10, 1, 32<<10 - 1, 32 << 10, 32<<10 + 1, 5} {
+		data.Write(bytes.Repeat([]byte{byte('a' + i)}, n))
+		data.WriteByte('\n')
+	}
+	for _, ck := range chunkings {
+		if ck.name == "onebyte" {
+			continue // 230 KB a byte at a time: too slow under -race for what it adds
+		}
+		t.Run(ck.name, func(t *testing.T) {
+			testutil.CheckLeaks(t)
+			r := chanstream.NewReader(ck.wrap(bytes.NewReader(data.Bytes())), chanstream.WithLimit(1<<20))
+			p := pipeline.New(wd)
+			got := collect(wd, t, pipeline.Lines(p, r))
+			if err := waitErr(wd, t, p); err != nil {
+				t.Fatalf("Wait() = %v", err)
+			}
+			want := splitAfter(data.Bytes(), []byte("\n"))
+			if len(got) != len(want) {
+				t.Fatalf("%d lines; want %d", len(got), len(want))
+			}
+			for i := range want {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Fatalf("line %d: %d bytes; want %d", i, len(got[i]), len(want[i]))
+				}
+			}
+		})
+	}
+	t.Run("last line over the limit", func(t *testing.T) {
+		testutil.CheckLeaks(t)
+		in := "short\n" + strings.Repeat("x", 100)
+		r := chanstream.NewReader(strings.NewReader(in), chanstream.WithLimit(64))
+		p := pipeline.New(wd)
+		got := collect(wd, t, pipeline.Lines(p, r))
+		var over *chanstream.LimitOverrunError
+		if err := waitErr(wd, t, p); !errors.As(err, &over) {
+			t.Fatalf("Wait() = %v; want a *LimitOverrunError", err)
+		}
+		rest, _ := r.ReadAll(wd)
+		if len(got) != 1 || string(got[0])+string(rest) != in {
+			t.Fatalf("got %q, left %q", got, rest)
+		}
+	})
 }
