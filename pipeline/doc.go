@@ -30,7 +30,8 @@
 // its channel, by Wait. So a Reader handed on after a cancelled pipeline
 // reads next exactly the bytes that no receiver got: nothing lost, nothing
 // repeated. Items that a stage received are delivered, and a stage that is
-// cancelled drops what it holds.
+// cancelled drops what it holds. While a pipeline runs, its sources (and
+// [Copy]) must be their Reader's only readers.
 //
 // # Order and ownership
 //

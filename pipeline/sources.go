@@ -20,6 +20,11 @@ var newline = [][]byte{{'\n'}}
 // nothing of it: the Reader still holds the line. A source error (a reset,
 // a local Close) ends the pipeline with that error once every line before
 // it was sent. See Split for what a cancelled source puts back.
+//
+// Lines takes bytes from r in bulk, up to 32 KiB ahead of the lines it has
+// sent, and cuts the lines itself; what it holds when it stops early goes
+// back into r with the rest. Like every source, it must be r's only reader
+// while the pipeline runs.
 func Lines(p *Pipeline, r *chanstream.Reader) <-chan []byte {
 	s := newLineScanner(r)
 	return source(p, r, s.next, s.putBack)
