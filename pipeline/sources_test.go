@@ -197,6 +197,43 @@ func TestSourceCancelLosesNothing(t *testing.T) {
 	}
 }
 
+// TestLinesCancelLargeInput cancels Lines at points spread over an input
+// several times its read-ahead, so that the bytes it holds (not yet cut
+// into lines) must go back too.
+func TestLinesCancelLargeInput(t *testing.T) {
+	data := makeInput(4000, 10) // ~250 KB
+	for _, ck := range chunkings {
+		if ck.name == "onebyte" {
+			continue
+		}
+		t.Run(ck.name, func(t *testing.T) {
+			testutil.CheckLeaks(t)
+			wd := watchdog(t)
+			for _, k := range []int{0, 1, 129, 500, 511, 512, 1000, 2047, 3000, 3999, 4000} {
+				r := chanstream.NewReader(ck.wrap(bytes.NewReader(data)))
+				ctx, cancel := context.WithCancel(wd)
+				p := pipeline.New(ctx)
+				lines := pipeline.Lines(p, r)
+				var got []byte
+				for range k {
+					got = append(got, <-lines...)
+				}
+				cancel()
+				if err := waitErr(wd, t, p); err != nil && err != context.Canceled {
+					t.Fatalf("k=%d: Wait() = %v", k, err)
+				}
+				rest, err := r.ReadAll(wd)
+				if err != nil {
+					t.Fatalf("k=%d: ReadAll: %v", k, err)
+				}
+				if !bytes.Equal(append(got, rest...), data) {
+					t.Fatalf("k=%d: %d received + %d left do not make the input (%d)", k, len(got), len(rest), len(data))
+				}
+			}
+		})
+	}
+}
+
 // TestSourceCancelThroughStage cancels at a later stage: a Map that fails
 // at its k-th item, or the parent while Map is mid-stream. The Reader keeps
 // exactly what Map did not receive.
