@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"runtime/debug"
 	"sync/atomic"
@@ -22,7 +23,7 @@ type conn struct {
 // serve tracks nc and starts its goroutine. Called by an accept loop,
 // which is in the group, so the group cannot finish in between.
 func (s *Server) serve(nc net.Conn) {
-	if s.cfg.keepAliveSet {
+	if s.keepAliveConns {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: s.cfg.keepAlive >= 0, Idle: s.cfg.keepAlive, Interval: s.cfg.keepAlive})
 		}
@@ -63,8 +64,10 @@ func (c *conn) run() {
 
 	// The handler's ctx also ends when its connection closes. Nothing in
 	// the stream can call back, so one small goroutine per connection
-	// watches for it; it ends with ctx, at the latest when run returns.
+	// watches for it; it ends with ctx and is joined below.
+	watched := make(chan struct{}) // closed by the watcher as it returns
 	go func() {
+		defer close(watched)
 		select {
 		case <-w.Done():
 			cancel()
@@ -73,6 +76,7 @@ func (c *conn) run() {
 	}()
 	c.handle(ctx, r, w)
 	cancel()
+	<-watched
 	<-w.Done() // the graceful close's flush; AbortClients ends it early
 }
 
@@ -88,7 +92,7 @@ func (c *conn) handle(ctx context.Context, r *chanstream.Reader, w *chanstream.W
 	}()
 	err := s.h(ctx, r, w)
 	switch {
-	case err == nil:
+	case err == nil || err == io.EOF: // a handler may pass on the EOF that ended it
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		s.cfg.logger.Debug("server: handler ended by its context", "remote", c.nc.RemoteAddr(), "err", err)
 	default:

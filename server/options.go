@@ -196,3 +196,9 @@ func WithMaxConns(n int) Option {
 // (with their stack), failed TLS handshakes and accept errors (default
 // slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// CheckOptions returns the error an invalid option in opts would make
+// Start return — one wrapping [chanstream.ErrInvalidArgument] — or nil.
+// Packages that make a listener before they call StartListener (unix) call
+// it first, so that a bad option touches nothing. It does not block.
+func CheckOptions(opts ...Option) error { return newConfig(opts).err }
