@@ -23,6 +23,7 @@ func BenchmarkLines(b *testing.B) {
 	b.Run("pipeline", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(64)
+		cpu0 := cpuTime()
 		ctx := context.Background()
 		r := chanstream.NewReader(&lineGen{block: benchBlock, left: 64 * b.N})
 		w := chanstream.NewWriter(io.Discard)
@@ -38,10 +39,12 @@ func BenchmarkLines(b *testing.B) {
 		w.Close()
 		w.WaitClosed(ctx)
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 	})
 	b.Run("bufio-ReadBytes", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(64)
+		cpu0 := cpuTime()
 		br := bufio.NewReader(&lineGen{block: benchBlock, left: 64 * b.N})
 		bw := bufio.NewWriter(io.Discard)
 		for {
@@ -56,10 +59,12 @@ func BenchmarkLines(b *testing.B) {
 		}
 		bw.Flush()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 	})
 	b.Run("bufio-ReadSlice", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(64)
+		cpu0 := cpuTime()
 		br := bufio.NewReader(&lineGen{block: benchBlock, left: 64 * b.N})
 		bw := bufio.NewWriter(io.Discard)
 		for {
@@ -74,5 +79,6 @@ func BenchmarkLines(b *testing.B) {
 		}
 		bw.Flush()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 	})
 }
