@@ -18,10 +18,10 @@ func fill(ctx context.Context, src *chanstream.Reader, buf []byte) (int, error) 
 	n := 0
 	if src.Buffered() == 0 {
 		b, err := src.ReadUpTo(ctx, 1)
-		if err != nil {
-			return 0, err
-		}
 		n = copy(buf, b)
+		if err != nil {
+			return n, err
+		}
 	}
 	if src.Buffered() == 0 {
 		return n, nil
@@ -35,11 +35,11 @@ func fill(ctx context.Context, src *chanstream.Reader, buf []byte) (int, error) 
 }
 
 // lineScanner cuts lines out of bytes taken from a Reader in bulk (fill),
-// so that a line costs a scan and a copy rather than a ReadUntil. Lines it
-// cannot cut within its buffer and the limit — a line longer than the
-// buffer, over the limit, or a line it is unsure of — go back to the
-// Reader with Unread and are read with ReadUntil, whose rules (limit, EOF)
-// are the Reader's. Owned by the source's goroutine.
+// so that a line costs a scan and a copy rather than a ReadUntil. A line
+// it cannot cut within its buffer and the limit — longer than the buffer,
+// or over the limit — goes back to the Reader with Unread and is read with
+// ReadUntil, so that the Reader's rules (the limit, the overrun error)
+// hold. Owned by the source's goroutine.
 type lineScanner struct {
 	r     *chanstream.Reader
 	limit int
