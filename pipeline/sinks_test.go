@@ -76,23 +76,41 @@ func TestWriteToError(t *testing.T) {
 	w.WaitClosed(ctx)
 }
 
-// WriteTo blocked in Drain on a peer that does not read is ended by a
-// cancel.
+// stuckWriter is a sink whose Write blocks until release is closed: a peer
+// that stopped reading.
+type stuckWriter struct {
+	entered chan struct{} // closed at the first Write
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *stuckWriter) Write(p []byte) (int, error) {
+	s.once.Do(func() { close(s.entered) })
+	<-s.release
+	return len(p), nil
+}
+
+// WriteTo waiting in Drain on a sink that does not take its bytes is ended
+// by a cancel.
 func TestWriteToCancelInDrain(t *testing.T) {
 	testutil.CheckLeaks(t)
 	wd := watchdog(t)
-	out, _ := testutil.Loopback(t, chanstream.WithWriteBufferLimits(1024, 0))
+	sink := &stuckWriter{entered: make(chan struct{}), release: make(chan struct{})}
+	w := chanstream.NewWriter(sink, chanstream.WithWriteBufferLimits(1024, 0))
 	ctx, cancel := context.WithCancel(wd)
 	p := pipeline.New(ctx)
 	in := make(chan []byte)
-	pipeline.WriteTo(p, out.W, in)
-	block := bytes.Repeat([]byte("x"), 1<<20)
-	for out.W.Buffered() <= 1024 { // until the queue is over the high watermark
-		in <- bytes.Clone(block)
-	}
+	pipeline.WriteTo(p, w, in)
+	in <- bytes.Repeat([]byte("x"), 4096) // over the high watermark: WriteTo drains
+	<-sink.entered                        // and the writer goroutine is stuck in Write
 	cancel()
 	if err := waitErr(wd, t, p); err != context.Canceled {
 		t.Fatalf("Wait() = %v; want context.Canceled", err)
+	}
+	close(sink.release)
+	w.Close()
+	if err := w.WaitClosed(wd); err != nil {
+		t.Fatal(err)
 	}
 }
 
