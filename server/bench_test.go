@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cspstream/streams/chanstream"
 	"github.com/cspstream/streams/server"
@@ -169,6 +170,70 @@ func BenchmarkAcceptEcho(b *testing.B) {
 		defer stop()
 		run(b, addr)
 	})
+}
+
+// BenchmarkAcceptEchoPaired runs the three servers of BenchmarkAcceptEcho
+// in alternation, a batch of connections each in turn, so that a change in
+// the machine's load hits all three alike; it reports each one's rate and
+// the ratios to plain. One op is one batch per server.
+func BenchmarkAcceptEchoPaired(b *testing.B) {
+	const batch, clients = 200, 8
+	msg := []byte("hello, world\n")
+	echo := func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
+		data, err := r.ReadUpTo(ctx, 100)
+		if err != nil {
+			return nil
+		}
+		_, err = w.Write(data)
+		return err
+	}
+	plainAddr, stopPlain := plainServer(b, func(c net.Conn) {
+		defer c.Close()
+		buf := make([]byte, 100)
+		n, err := c.Read(buf)
+		if err == nil {
+			c.Write(buf[:n])
+		}
+	})
+	defer stopPlain()
+	streamAddr, stopStream := plainServer(b, streamConn(echo))
+	defer stopStream()
+	serverAddr, stopServer := serverStart(b, echo)
+	defer stopServer()
+
+	names := []string{"plain", "chanstream", "server"}
+	addrs := []string{plainAddr, streamAddr, serverAddr}
+	var elapsed [3]time.Duration
+	runBatch := func(addr string) time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, len(msg))
+				for range batch / clients {
+					echoOnce(b, addr, msg, buf)
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range 3 {
+			v := (i + k) % 3 // rotate who goes first
+			elapsed[v] += runBatch(addrs[v])
+		}
+	}
+	b.StopTimer()
+	rate := func(v int) float64 { return float64(b.N*batch) / elapsed[v].Seconds() }
+	for v, name := range names {
+		b.ReportMetric(rate(v), name+"-conns/s")
+	}
+	b.ReportMetric(rate(1)/rate(0), "chanstream/plain")
+	b.ReportMetric(rate(2)/rate(0), "server/plain")
 }
 
 // cpuTime returns the CPU time (user+system) the process has used, in ns.

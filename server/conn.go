@@ -64,10 +64,8 @@ func (c *conn) run() {
 
 	// The handler's ctx also ends when its connection closes. Nothing in
 	// the stream can call back, so one small goroutine per connection
-	// watches for it; it ends with ctx and is joined below.
-	watched := make(chan struct{}) // closed by the watcher as it returns
+	// watches for it; it ends with ctx, at the latest when run returns.
 	go func() {
-		defer close(watched)
 		select {
 		case <-w.Done():
 			cancel()
@@ -76,7 +74,6 @@ func (c *conn) run() {
 	}()
 	c.handle(ctx, r, w)
 	cancel()
-	<-watched
 	<-w.Done() // the graceful close's flush; AbortClients ends it early
 }
 

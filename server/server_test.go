@@ -214,7 +214,7 @@ func TestShutdownIdleClients(t *testing.T) {
 	if got := srv.ActiveConns(); got != n {
 		t.Fatalf("ActiveConns() = %d; want %d", got, n)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), watchdog)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown = %v; want nil before the deadline", err)

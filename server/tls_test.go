@@ -24,7 +24,7 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 			t.Errorf("handler's Conn() is %T; want *tls.Conn", w.Conn())
 		}
 		return lineEcho(ctx, r, w)
-	}, server.WithTLS(serverTLS), server.WithTLSHandshakeTimeout(2*time.Second))
+	}, server.WithTLS(serverTLS), server.WithTLSHandshakeTimeout(3*time.Second))
 	addr := srv.Addrs()[0].String()
 
 	silent := dial(t, srv.Addrs()[0]) // connects and says nothing
