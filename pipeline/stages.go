@@ -11,8 +11,8 @@ import (
 // and closes its output as it returns, on every path. A stage that is
 // cancelled returns the ctx's error; items it had received and not sent
 // are dropped (they were delivered to it). Outputs are buffered channels of
-// a small fixed capacity: memory in flight is bounded, and a slow consumer
-// slows every stage before it.
+// a fixed capacity (queueCap): memory in flight is bounded, and a slow
+// consumer slows every stage before it.
 
 // Map sends f(ctx, v) for each v received from in, one at a time and in
 // order, on the channel it returns. The first error from f ends the
@@ -157,8 +157,8 @@ func Merge[T any](p *Pipeline, ins ...<-chan T) <-chan T {
 
 // Broadcast sends every item of in, in order, on each of the n channels it
 // returns. An item goes to every output before the next item is taken, so
-// the slowest receiver sets the pace; each output buffers a few items, and
-// nothing more. Receivers share the item: a slice or pointer sent to one
+// the slowest receiver sets the pace; each output buffers up to 128 items,
+// and nothing more. Receivers share the item: a slice or pointer sent to one
 // output is the same one the others get. n < 1 panics with an error
 // wrapping chanstream.ErrInvalidArgument.
 func Broadcast[T any](p *Pipeline, in <-chan T, n int) []<-chan T {
