@@ -1,0 +1,159 @@
+package chanstream
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// rawPair returns the two ends of a real TCP connection on 127.0.0.1,
+// closed when t ends. (testutil imports this package, so the internal
+// tests have their own.)
+func rawPair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+func TestNewRawReaderChoosesPlainSockets(t *testing.T) {
+	if !rawReadSupported {
+		t.Skip("no raw reads on this platform")
+	}
+	c, _ := rawPair(t)
+	if newRawReader(c) == nil {
+		t.Error("newRawReader(*net.TCPConn) = nil; want a raw reader")
+	}
+
+	dir := t.TempDir()
+	ln, err := net.Listen("unix", filepath.Join(dir, "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	uc, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	us, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer us.Close()
+	if newRawReader(uc) == nil {
+		t.Error("newRawReader(unix stream) = nil; want a raw reader")
+	}
+
+	gram, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(dir, "g"), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gram.Close()
+	pr, pw := net.Pipe()
+	defer pr.Close()
+	defer pw.Close()
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for name, src := range map[string]io.Reader{
+		"unixgram":  gram,
+		"tls.Conn":  tls.Client(c, &tls.Config{}), // may hold decrypted bytes of its own
+		"net.Pipe":  pr,
+		"*os.File":  f,
+		"io.Reader": io.LimitReader(f, 1),
+	} {
+		if newRawReader(src) != nil {
+			t.Errorf("newRawReader(%s) is a raw reader; want nil (read through its Read)", name)
+		}
+	}
+}
+
+func TestRawReaderReads(t *testing.T) {
+	if !rawReadSupported {
+		t.Skip("no raw reads on this platform")
+	}
+	t.Run("data then EOF", func(t *testing.T) {
+		c, s := rawPair(t)
+		rr := newRawReader(s)
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		ch, n, err := rr.read()
+		if string(ch[:n]) != "hello" || err != nil {
+			t.Fatalf("read() = %q, %v; want %q, nil", ch[:n], err, "hello")
+		}
+		putChunk(ch)
+		c.Close()
+		ch, n, err = rr.read()
+		if n != 0 || err != io.EOF {
+			t.Fatalf("read() after the peer closed = %d, %v; want 0, io.EOF", n, err)
+		}
+		putChunk(ch)
+	})
+	t.Run("reset", func(t *testing.T) {
+		c, s := rawPair(t)
+		rr := newRawReader(s)
+		if err := c.SetLinger(0); err != nil {
+			t.Fatal(err)
+		}
+		c.Close() // RST
+		ch, n, err := rr.read()
+		putChunk(ch)
+		var op *net.OpError
+		if n != 0 || !errors.Is(err, syscall.ECONNRESET) || !errors.As(err, &op) || op.Op != "read" {
+			t.Fatalf("read() after a reset = %d, %v; want 0 and a read *net.OpError with ECONNRESET", n, err)
+		}
+	})
+	t.Run("local close wakes it", func(t *testing.T) {
+		_, s := rawPair(t)
+		rr := newRawReader(s)
+		done := make(chan error, 1)
+		go func() {
+			ch, _, err := rr.read()
+			putChunk(ch)
+			done <- err
+		}()
+		s.Close()
+		if err := <-done; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read() after Close = %v; want net.ErrClosed", err)
+		}
+	})
+	t.Run("past deadline wakes it", func(t *testing.T) {
+		_, s := rawPair(t)
+		rr := newRawReader(s)
+		done := make(chan error, 1)
+		go func() {
+			ch, _, err := rr.read()
+			putChunk(ch)
+			done <- err
+		}()
+		if err := s.SetReadDeadline(time.Unix(1, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; !isTimeout(err) {
+			t.Fatalf("read() after a past deadline = %v; want a timeout", err)
+		}
+	})
+}
