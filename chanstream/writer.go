@@ -21,7 +21,6 @@ type Writer struct {
 	r          *Reader // the Reader of the same connection; nil for NewWriter
 	serverSide bool
 	tlsConfig  *tls.Config   // the config OpenConnection used, for ExtraInfo; nil otherwise
-	wake       chan struct{} // Write, Close, Abort, Upgrade → writer goroutine; cap 1, coalescing; never closed
 	closed     chan struct{} // closed once by closeNow, before the connection is closed; every blocking select watches it
 	closeOnce  sync.Once     // guards closeNow
 	done       chan struct{} // closed by the writer goroutine when every goroutine of the stream has returned
@@ -46,6 +45,7 @@ type Writer struct {
 	halfed     bool  // the half-close (or NewWriter's close) has been done
 	sinkClosed bool  // WriteEOF closed a NewWriter sink that cannot half-close
 	held       bool  // Upgrade holds the writer goroutine off the connection
+	running    bool  // a writer goroutine runs (see run); stays true once one has ended the stream
 	err        error // the stream's first failure, from either side; sticky
 }
 
@@ -69,25 +69,22 @@ func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 	w.conn = conn
 	w.r = newReader(conn, c, w)
 	w.group.Go(w.r.readLoop)
-	go w.run()
 	return w.r, w
 }
 
-// NewWriter returns a Writer over dst, any byte sink. It starts the writer
-// goroutine, which ends after Close or Abort, or when dst fails. Close and
+// NewWriter returns a Writer over dst, any byte sink. Its writer goroutine
+// runs while bytes are queued, and ends the stream after Close or Abort,
+// or when dst fails. Close and
 // WriteEOF close dst after the queue is written when dst is an io.Closer.
 // Invalid watermarks panic with an error wrapping ErrInvalidArgument.
 func NewWriter(dst io.Writer, opts ...Option) *Writer {
-	w := newWriter(dst, mustConfig(opts))
-	go w.run()
-	return w
+	return newWriter(dst, mustConfig(opts))
 }
 
 func newWriter(dst io.Writer, c *config) *Writer {
 	return &Writer{
 		serverSide: c.serverSide,
 		tlsConfig:  c.tls,
-		wake:       make(chan struct{}, 1),
 		closed:     make(chan struct{}),
 		done:       make(chan struct{}),
 		dst:        dst,
@@ -108,8 +105,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	appendTo(w, p)
 	w.queuedChangedLocked()
+	w.startLocked()
 	w.mu.Unlock()
-	w.poke()
 	return len(p), nil
 }
 
@@ -122,8 +119,8 @@ func (w *Writer) WriteString(s string) (int, error) {
 	}
 	appendTo(w, s)
 	w.queuedChangedLocked()
+	w.startLocked()
 	w.mu.Unlock()
-	w.poke()
 	return len(s), nil
 }
 
@@ -141,8 +138,8 @@ func (w *Writer) WriteLines(bufs ...[]byte) (int, error) {
 		n += len(b)
 	}
 	w.queuedChangedLocked()
+	w.startLocked()
 	w.mu.Unlock()
-	w.poke()
 	return n, nil
 }
 
@@ -168,8 +165,8 @@ func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 			w.queue = append(w.queue, c[:n])
 			w.queued += n
 			w.queuedChangedLocked()
+			w.startLocked()
 			w.mu.Unlock()
-			w.poke()
 			total += int64(n)
 		} else {
 			putChunk(c)
@@ -209,14 +206,6 @@ func appendTo[T []byte | string](w *Writer, p T) {
 			}
 		}
 		w.queue = append(w.queue, getChunk()[:0])
-	}
-}
-
-// poke wakes the writer goroutine.
-func (w *Writer) poke() {
-	select {
-	case w.wake <- struct{}{}:
-	default: // a wake-up is already pending
 	}
 }
 
@@ -263,7 +252,7 @@ func (w *Writer) WriteEOF() error {
 		return wrap("write eof", errors.ErrUnsupported)
 	}
 	w.state = stateEOF
-	w.poke()
+	w.startLocked()
 	return nil
 }
 
@@ -354,6 +343,7 @@ func (w *Writer) closeNow(cause error, graceful bool) {
 		if c, ok := dst.(io.Closer); ok && !closedByEOF {
 			_ = c.Close()
 		}
+		w.poke() // a writer goroutine ends the stream: closes done
 	})
 }
 
