@@ -1,0 +1,124 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"runtime/debug"
+	"sync/atomic"
+
+	"github.com/cspstream/streams/chanstream"
+)
+
+// conn is one accepted connection, from Accept until its stream has
+// closed and its handler returned.
+type conn struct {
+	s  *Server
+	nc net.Conn                          // as accepted; set at construction
+	w  atomic.Pointer[chanstream.Writer] // the stream, once made (after any TLS handshake)
+}
+
+// serve tracks nc and starts its goroutine. Called by an accept loop,
+// which is in the group, so the group cannot finish in between.
+func (s *Server) serve(nc net.Conn) {
+	if s.cfg.keepAliveSet {
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: s.cfg.keepAlive >= 0, Idle: s.cfg.keepAlive, Interval: s.cfg.keepAlive})
+		}
+	}
+	c := &conn{s: s, nc: nc}
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.group.Go(func() error {
+		c.run()
+		return nil
+	})
+}
+
+// run is the connection's goroutine: TLS handshake, stream, handler, close.
+// It returns when the stream has closed.
+func (c *conn) run() {
+	s := c.s
+	defer s.untrack(c)
+	ctx, cancel := context.WithCancel(s.baseCtx)
+	defer cancel()
+
+	nc := c.nc
+	if s.cfg.tls != nil {
+		tc := tls.Server(nc, s.cfg.tls)
+		hctx, hcancel := context.WithTimeout(ctx, s.cfg.handshakeTimeout)
+		err := tc.HandshakeContext(hctx)
+		hcancel()
+		if err != nil {
+			s.cfg.logger.Info("server: TLS handshake", "remote", nc.RemoteAddr(), "err", err)
+			nc.Close()
+			return
+		}
+		nc = tc
+	}
+	r, w := chanstream.New(nc, s.streamOpts...)
+	c.w.Store(w)
+
+	// The handler's ctx also ends when its connection closes. Nothing in
+	// the stream can call back, so one small goroutine per connection
+	// watches for it; it ends with ctx, at the latest when run returns.
+	go func() {
+		select {
+		case <-w.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	c.handle(ctx, r, w)
+	cancel()
+	<-w.Done() // the graceful close's flush; AbortClients ends it early
+}
+
+// handle runs the handler and closes the stream after it: gracefully when
+// it returns, at once when it panics.
+func (c *conn) handle(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) {
+	s := c.s
+	defer func() {
+		if v := recover(); v != nil {
+			s.cfg.logger.Error("server: handler panic", "remote", c.nc.RemoteAddr(), "panic", v, "stack", string(debug.Stack()))
+			w.Abort()
+		}
+	}()
+	err := s.h(ctx, r, w)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		s.cfg.logger.Debug("server: handler ended by its context", "remote", c.nc.RemoteAddr(), "err", err)
+	default:
+		s.cfg.logger.Error("server: handler", "remote", c.nc.RemoteAddr(), "err", err)
+	}
+	w.Close()
+}
+
+// close closes the connection gracefully, or at once during a handshake.
+func (c *conn) close() {
+	if w := c.w.Load(); w != nil {
+		w.Close()
+		return
+	}
+	c.nc.Close()
+}
+
+// abort closes the connection now.
+func (c *conn) abort() {
+	if w := c.w.Load(); w != nil {
+		w.Abort()
+		return
+	}
+	c.nc.Close() // a handshake in progress fails; a stream made meanwhile sees the close
+}
+
+// untrack forgets c and frees its slot.
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.release()
+}

@@ -1,0 +1,138 @@
+package unix
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cspstream/streams/chanstream"
+)
+
+// ListenOption configures Listen.
+type ListenOption func(*listenConfig)
+
+type listenConfig struct {
+	cleanup bool
+	mode    os.FileMode
+	modeSet bool
+}
+
+// WithCleanupSocket sets whether closing the listener removes its socket
+// file (default true). The file is removed only if it is still the one the
+// listener made: a socket file another listener has put at the path since
+// is left alone. Abstract sockets have no file.
+func WithCleanupSocket(on bool) ListenOption { return func(c *listenConfig) { c.cleanup = on } }
+
+// WithMode sets the socket file's permission bits after bind (chmod), for
+// example 0o600 to let only the owner connect. Abstract sockets have no
+// file and ignore it.
+func WithMode(m os.FileMode) ListenOption {
+	return func(c *listenConfig) { c.mode, c.modeSet = m.Perm(), true }
+}
+
+// probeTimeout bounds the connect that tells a live listener from a stale
+// socket file.
+const probeTimeout = time.Second
+
+// Listen listens on the Unix-domain socket path and returns the listener,
+// an embedded *net.UnixListener. A stale socket file at path is replaced;
+// a live listener there is an error wrapping syscall.EADDRINUSE; any other
+// kind of file is an error wrapping fs.ErrExist and is left untouched. A
+// path starting with "@" is in Linux's abstract namespace.
+func Listen(path string, opts ...ListenOption) (net.Listener, error) {
+	c := listenConfig{cleanup: true}
+	for _, o := range opts {
+		o(&c)
+	}
+	if path == "" {
+		return nil, fmt.Errorf("unix: listen: %w: empty path", chanstream.ErrInvalidArgument)
+	}
+	abstract := path[0] == '@'
+	if !abstract {
+		if err := removeStale(path); err != nil {
+			return nil, err
+		}
+	}
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("unix: %w", err)
+	}
+	ul.SetUnlinkOnClose(false) // the listener below decides
+	if abstract {
+		return ul, nil
+	}
+	if c.modeSet {
+		if err := os.Chmod(path, c.mode); err != nil {
+			ul.Close()
+			os.Remove(path)
+			return nil, fmt.Errorf("unix: listen %s: %w", path, err)
+		}
+	}
+	l := &listener{UnixListener: ul, path: path}
+	if c.cleanup {
+		if l.made, err = os.Lstat(path); err != nil {
+			ul.Close()
+			return nil, fmt.Errorf("unix: listen %s: %w", path, err)
+		}
+	}
+	return l, nil
+}
+
+// removeStale clears path for a new socket: nothing there is fine, a
+// socket file nobody listens on is removed, anything else is an error.
+func removeStale(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("unix: listen %s: %w", path, err)
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("unix: listen %s: %w: %v, not a socket", path, fs.ErrExist, fi.Mode().Type())
+	}
+	c, err := net.DialTimeout("unix", path, probeTimeout)
+	switch {
+	case err == nil:
+		c.Close()
+		return fmt.Errorf("unix: listen %s: a listener answers there: %w", path, syscall.EADDRINUSE)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("unix: listen %s: remove stale socket: %w", path, err)
+		}
+		return nil
+	case errors.Is(err, syscall.EAGAIN) || os.IsTimeout(err):
+		// A listener with a full backlog: alive.
+		return fmt.Errorf("unix: listen %s: a busy listener is there: %w", path, syscall.EADDRINUSE)
+	default:
+		return fmt.Errorf("unix: listen %s: probe: %w", path, err)
+	}
+}
+
+// listener removes its socket file on Close, if it is still its own.
+type listener struct {
+	*net.UnixListener
+	path      string
+	made      os.FileInfo // the file as bound; nil without cleanup
+	closeOnce sync.Once
+}
+
+// Close closes the listener and, with WithCleanupSocket, removes the
+// socket file unless it was replaced (another inode is at the path).
+func (l *listener) Close() error {
+	err := l.UnixListener.Close()
+	l.closeOnce.Do(func() {
+		if l.made == nil {
+			return
+		}
+		if now, serr := os.Lstat(l.path); serr == nil && os.SameFile(l.made, now) {
+			os.Remove(l.path)
+		}
+	})
+	return err
+}
