@@ -19,6 +19,7 @@ func (w *Writer) run() {
 		case stepEnd:
 			_ = w.group.Wait()
 			close(w.done) // the only closer
+			w.runAfterClose()
 			return
 		}
 	}

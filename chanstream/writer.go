@@ -47,6 +47,10 @@ type Writer struct {
 	held       bool  // Upgrade holds the writer goroutine off the connection
 	running    bool  // a writer goroutine runs (see run); stays true once one has ended the stream
 	err        error // the stream's first failure, from either side; sticky
+
+	// Also guarded by mu: AfterClose.
+	ended  bool         // done is closed: AfterClose starts its function at once
+	afters []*afterFunc // registrations, started when done closes
 }
 
 type writeState uint8
