@@ -132,9 +132,15 @@ func pingpong(ctx context.Context, addr string, n, size int, d time.Duration) (r
 	return res, first
 }
 
+// streamWindow bounds the bytes a stream connection has sent and not yet
+// had back: enough to keep every buffer on the way full, small enough that
+// the run ends soon after d even on a starved CPU.
+const streamWindow = 4 << 20
+
 // stream runs n connections for d: each sends the pattern in block-sized
-// writes while a second goroutine reads and checks the echo; after d the
-// sender half-closes and the reader reads to EOF.
+// writes, at most streamWindow ahead of its echo, while a second goroutine
+// reads and checks the echo; after d the sender half-closes and the reader
+// reads to EOF.
 func stream(ctx context.Context, addr string, n, block int, d time.Duration) (result, error) {
 	pat := pattern()
 	conns, err := dialAll(ctx, addr, n)
@@ -152,12 +158,27 @@ func stream(ctx context.Context, addr string, n, block int, d time.Duration) (re
 	for i, c := range conns {
 		_ = c.SetDeadline(end.Add(slack))
 		origin := i * 7919
-		var sent atomic.Int64
+		var sent, got atomic.Int64
+		progress := make(chan struct{}, 1) // receiver → sender: got grew; coalescing; never closed
+		gone := make(chan struct{})        // closed by the receiver as it returns
 		wg.Add(2)
 		go func() { // sender
 			defer wg.Done()
 			pos := origin
 			for time.Now().Before(end) && ctx.Err() == nil {
+				for sent.Load()-got.Load() > streamWindow {
+					select {
+					case <-progress:
+					case <-gone:
+						return // the receiver reports why
+					case <-ctx.Done():
+						errs[2*i] = ctx.Err()
+						return
+					case <-time.After(slack):
+						errs[2*i] = fmt.Errorf("conn %d: no echo for %v", i, slack)
+						return
+					}
+				}
 				chunk := pat[pos:min(pos+block, len(pat))]
 				k, err := c.Write(chunk)
 				sent.Add(int64(k))
@@ -171,25 +192,29 @@ func stream(ctx context.Context, addr string, n, block int, d time.Duration) (re
 		}()
 		go func() { // receiver
 			defer wg.Done()
+			defer close(gone)
 			buf := make([]byte, 64<<10)
 			pos := origin
-			var got int64
 			for {
 				k, err := c.Read(buf)
 				for p := buf[:k]; len(p) > 0; {
 					want := pat[pos:min(pos+len(p), len(pat))]
 					if !bytes.Equal(p[:len(want)], want) {
-						errs[2*i+1] = fmt.Errorf("conn %d: echo differs from what was sent near byte %d", i, got)
+						errs[2*i+1] = fmt.Errorf("conn %d: echo differs from what was sent near byte %d", i, got.Load())
 						return
 					}
 					p = p[len(want):]
-					got += int64(len(want))
+					got.Add(int64(len(want)))
 					pos = (pos + len(want)) % len(pat)
 				}
 				received.Add(int64(k))
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
 				if err == io.EOF {
-					if s := sent.Load(); got != s {
-						errs[2*i+1] = fmt.Errorf("conn %d: %d bytes echoed of %d sent", i, got, s)
+					if s, g := sent.Load(), got.Load(); g != s {
+						errs[2*i+1] = fmt.Errorf("conn %d: %d bytes echoed of %d sent", i, g, s)
 					}
 					return
 				}
