@@ -39,7 +39,8 @@ type Writer struct {
 	high       int
 	low        int
 	above      bool          // queued passed high and has not yet fallen to low: Drain waits
-	drained    chan struct{} // made by the first Drain that waits while above; closed by queuedChangedLocked at low
+	drained    chan struct{} // queuedChangedLocked at low → a waiting Drain, which passes it on; cap 1; made by the first Drain that waits; never closed
+	drainers   int           // Drain calls waiting on drained
 	emptied    chan struct{} // non-nil while Upgrade waits for queued == 0; closed by queuedChangedLocked
 	state      writeState
 	halfed     bool  // the half-close (or NewWriter's close) has been done
