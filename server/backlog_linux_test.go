@@ -16,7 +16,7 @@ import (
 // the rest.
 func TestBacklog(t *testing.T) {
 	idle := func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error { return nil }
-	count := func(backlog int) int {
+	count := func(backlog int, timeout time.Duration) int {
 		srv := start(t, idle, server.WithStartServing(false), server.WithBacklog(backlog))
 		const tries = 8
 		var mu sync.Mutex
@@ -26,7 +26,7 @@ func TestBacklog(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c, err := net.DialTimeout("tcp", srv.Addrs()[0].String(), 300*time.Millisecond)
+				c, err := net.DialTimeout("tcp", srv.Addrs()[0].String(), timeout)
 				if err == nil {
 					mu.Lock()
 					conns = append(conns, c)
@@ -40,12 +40,12 @@ func TestBacklog(t *testing.T) {
 		}
 		return len(conns)
 	}
-	n := count(2)
+	n := count(2, 300*time.Millisecond) // the dropped ones time out
 	t.Logf("backlog 2: %d of 8 connections completed", n)
 	if n < 1 || n > 3 {
 		t.Fatalf("backlog 2: %d connections completed; want at most 3", n)
 	}
-	if n := count(server.DefaultBacklog); n != 8 {
+	if n := count(server.DefaultBacklog, watchdog); n != 8 {
 		t.Fatalf("default backlog: %d of 8 connections completed", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"runtime/debug"
 	"sync/atomic"
@@ -22,7 +23,7 @@ type conn struct {
 // serve tracks nc and starts its goroutine. Called by an accept loop,
 // which is in the group, so the group cannot finish in between.
 func (s *Server) serve(nc net.Conn) {
-	if s.cfg.keepAliveSet {
+	if s.keepAliveConns {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: s.cfg.keepAlive >= 0, Idle: s.cfg.keepAlive, Interval: s.cfg.keepAlive})
 		}
@@ -81,7 +82,7 @@ func (c *conn) handle(ctx context.Context, r *chanstream.Reader, w *chanstream.W
 	}()
 	err := s.h(ctx, r, w)
 	switch {
-	case err == nil:
+	case err == nil || err == io.EOF: // a handler may pass on the EOF that ended it
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		s.cfg.logger.Debug("server: handler ended by its context", "remote", c.nc.RemoteAddr(), "err", err)
 	default:

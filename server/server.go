@@ -30,7 +30,10 @@ type Server struct {
 	h          Handler
 	lns        []net.Listener
 	streamOpts []chanstream.Option // for chanstream.New: WithServerSide, then the TLS shutdown timeout and the user's
-	slots      chan struct{}       // WithMaxConns: a token per live connection, taken before Accept; nil without a limit; never closed
+	// keepAliveConns: set WithKeepAlive on each accepted TCP connection
+	// (StartListener; Start's sockets pass it on by themselves).
+	keepAliveConns bool
+	slots          chan struct{} // WithMaxConns: a token per live connection, taken before Accept; nil without a limit; never closed
 	// baseCtx is every handler's parent; stopHandlers cancels it when
 	// Shutdown begins.
 	baseCtx      context.Context
@@ -42,9 +45,9 @@ type Server struct {
 	mu        sync.Mutex // guards the fields below
 	serving   bool
 	closed    bool
-	forever   bool  // a ServeForever call is running
-	acceptErr error // the error that ended an accept loop and closed the server
-	conns     map[*conn]struct{}
+	forever   bool               // a ServeForever call is running
+	acceptErr error              // the error that ended an accept loop and closed the server
+	conns     map[*conn]struct{} // live connections, from Accept until their stream closed and handler returned
 }
 
 // Start binds addr ("host:port") and starts serving it with h: asyncio's
@@ -62,16 +65,20 @@ func Start(ctx context.Context, addr string, h Handler, opts ...Option) (*Server
 	if h == nil {
 		return nil, invalid("nil handler")
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	lns, err := listenAll(ctx, c, addr)
 	if err != nil {
 		return nil, err
 	}
-	return start(lns, h, c)
+	return start(lns, h, c, false)
 }
 
 // StartListener serves ln with h: asyncio's start_server(sock=). The
 // server owns ln and closes it on Close. WithBacklog, WithReuseAddress,
 // WithReusePort and WithNetwork have no effect here: ln is already made.
+// On an error, ln is left open: the caller still owns it.
 func StartListener(ln net.Listener, h Handler, opts ...Option) (*Server, error) {
 	c := newConfig(opts)
 	if c.err != nil {
@@ -80,17 +87,18 @@ func StartListener(ln net.Listener, h Handler, opts ...Option) (*Server, error) 
 	if ln == nil || h == nil {
 		return nil, invalid("nil listener or handler")
 	}
-	return start([]net.Listener{ln}, h, c)
+	return start([]net.Listener{ln}, h, c, c.keepAliveSet)
 }
 
-func start(lns []net.Listener, h Handler, c *config) (*Server, error) {
+func start(lns []net.Listener, h Handler, c *config, keepAliveConns bool) (*Server, error) {
 	s := &Server{
-		cfg:     c,
-		h:       h,
-		lns:     lns,
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
-		conns:   make(map[*conn]struct{}),
+		cfg:            c,
+		h:              h,
+		lns:            lns,
+		keepAliveConns: keepAliveConns,
+		closing:        make(chan struct{}),
+		done:           make(chan struct{}),
+		conns:          make(map[*conn]struct{}),
 	}
 	s.streamOpts = append(s.streamOpts, chanstream.WithServerSide())
 	if c.shutdownSet {

@@ -196,6 +196,7 @@ func TestAbortClients(t *testing.T) {
 }
 
 func TestShutdownIdleClients(t *testing.T) {
+	testutil.CheckLeaks(t)
 	const n = 500
 	started := make(chan struct{}, n)
 	srv := start(t, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
@@ -213,7 +214,7 @@ func TestShutdownIdleClients(t *testing.T) {
 	if got := srv.ActiveConns(); got != n {
 		t.Fatalf("ActiveConns() = %d; want %d", got, n)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), watchdog)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown = %v; want nil before the deadline", err)
@@ -230,6 +231,7 @@ func TestShutdownIdleClients(t *testing.T) {
 }
 
 func TestShutdownAbortsStubbornHandler(t *testing.T) {
+	testutil.CheckLeaks(t)
 	started := make(chan struct{})
 	ended := make(chan error, 1)
 	srv := start(t, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
@@ -254,13 +256,16 @@ func TestShutdownAbortsStubbornHandler(t *testing.T) {
 }
 
 func TestHandlerContextEndsWhenConnectionCloses(t *testing.T) {
+	started := make(chan struct{})
 	ended := make(chan error, 1)
 	srv := start(t, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
+		close(started)
 		<-ctx.Done() // only the connection's end can wake this
 		ended <- ctx.Err()
 		return nil
 	})
 	c := dial(t, srv.Addrs()[0]).(*net.TCPConn)
+	<-started
 	c.SetLinger(0) // Close sends a reset: the server's stream fails and closes
 	c.Close()
 	select {
@@ -391,22 +396,6 @@ func TestLocalhost(t *testing.T) {
 	}
 }
 
-func TestEveryInterface(t *testing.T) {
-	srv, err := server.Start(context.Background(), ":0", lineEcho, server.WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	defer shutdown(t, srv)
-	port := srv.Addrs()[0].(*net.TCPAddr).Port
-	for _, a := range srv.Addrs() {
-		if ta := a.(*net.TCPAddr); !ta.IP.IsUnspecified() || ta.Port != port {
-			t.Fatalf("Addrs() = %v; want unspecified addresses on one port", srv.Addrs())
-		}
-	}
-	c := dial(t, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-	roundTrip(t, c, bufio.NewReader(c), "any\n")
-}
-
 func TestReusePort(t *testing.T) {
 	id := func(name string) server.Handler {
 		return func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
@@ -488,15 +477,15 @@ func TestPanickingHandler(t *testing.T) {
 		first = false
 		mu.Unlock()
 		if boom {
-			w.WriteString("never sent\n")
+			w.Write(bigPayload) // more than the kernel can take: only an abort loses some
 			panicHere()
 		}
 		return lineEcho(ctx, r, w)
 	}, server.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	c1 := dial(t, srv.Addrs()[0])
 	c1.SetReadDeadline(time.Now().Add(watchdog))
-	if got, _ := io.ReadAll(c1); len(got) != 0 {
-		t.Fatalf("the panicking handler's connection got %q; want it aborted with nothing sent", got)
+	if got, _ := io.ReadAll(c1); len(got) >= len(bigPayload) {
+		t.Fatalf("the panicking handler's connection got all %d bytes; want it aborted, its queue dropped", len(got))
 	}
 	c2 := dial(t, srv.Addrs()[0])
 	roundTrip(t, c2, bufio.NewReader(c2), "still serving\n")
@@ -507,6 +496,8 @@ func TestPanickingHandler(t *testing.T) {
 		}
 	}
 }
+
+var bigPayload = make([]byte, 16<<20)
 
 func panicHere() { panic("kaboom") }
 

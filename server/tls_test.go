@@ -24,7 +24,7 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 			t.Errorf("handler's Conn() is %T; want *tls.Conn", w.Conn())
 		}
 		return lineEcho(ctx, r, w)
-	}, server.WithTLS(serverTLS), server.WithTLSHandshakeTimeout(500*time.Millisecond))
+	}, server.WithTLS(serverTLS), server.WithTLSHandshakeTimeout(3*time.Second))
 	addr := srv.Addrs()[0].String()
 
 	silent := dial(t, srv.Addrs()[0]) // connects and says nothing
@@ -72,5 +72,45 @@ func TestTLSShutdown(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(watchdog))
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Fatalf("client read after Shutdown = %v; want EOF (close_notify)", err)
+	}
+}
+
+// acceptSignal tells on accepted when Accept has returned a connection.
+type acceptSignal struct {
+	net.Listener
+	accepted chan struct{}
+}
+
+func (l *acceptSignal) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted <- struct{}{}
+	}
+	return c, err
+}
+
+// TestShutdownDuringHandshake: Shutdown ends a handshake in progress at
+// once, long before the handshake timeout.
+func TestShutdownDuringHandshake(t *testing.T) {
+	serverTLS, _ := testutil.SelfSignedTLS(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	al := &acceptSignal{Listener: ln, accepted: make(chan struct{}, 1)}
+	srv, err := server.StartListener(al, lineEcho, server.WithTLS(serverTLS), server.WithLogger(quietLogger())) // default timeout: 60 s
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent := dial(t, ln.Addr())
+	<-al.accepted
+	ctx, cancel := context.WithTimeout(context.Background(), watchdog)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v; want nil, the handshake cancelled", err)
+	}
+	silent.SetReadDeadline(time.Now().Add(watchdog))
+	if _, err := silent.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("silent client read after Shutdown = %v; want EOF", err)
 	}
 }

@@ -3,8 +3,10 @@ package unix_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -315,4 +317,52 @@ func TestPythonAsyncioUnixClient(t *testing.T) {
 	path := sockPath(t)
 	startServer(t, path, byteEcho)
 	pyinterop.EchoClient(t, "unix", path, []int{1, 100, 64 << 10, 1 << 20, 4 << 20})
+}
+
+// TestPeerCredentialsOverTLS: the credentials of the socket under a TLS
+// layer.
+func TestPeerCredentialsOverTLS(t *testing.T) {
+	serverTLS, clientTLS := testutil.SelfSignedTLS(t)
+	path := sockPath(t)
+	ln, err := unix.Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := make(chan unix.Ucred, 1)
+	srv, err := server.StartListener(ln, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
+		if _, ok := w.Conn().(*tls.Conn); !ok {
+			return fmt.Errorf("conn is %T; want *tls.Conn", w.Conn())
+		}
+		c, err := unix.PeerCredentials(w)
+		if err != nil {
+			return err
+		}
+		creds <- c
+		return nil
+	}, server.WithTLS(serverTLS), quiet())
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(testCtx(t))
+	raw, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := clientTLS.Clone()
+	cfg.ServerName = "localhost"
+	c := tls.Client(raw, cfg)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(watchdog))
+	if err := c.Handshake(); err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	select {
+	case got := <-creds:
+		if got.PID != os.Getpid() || got.UID != os.Getuid() {
+			t.Fatalf("PeerCredentials() = %+v; want this process", got)
+		}
+	case <-time.After(watchdog):
+		t.Fatal("handler did not report credentials")
+	}
 }

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/cspstream/streams/chanstream"
-	"golang.org/x/sync/errgroup"
+	"github.com/cspstream/streams/server"
 )
 
 func main() {
@@ -31,13 +31,12 @@ func main() {
 // run starts the server, runs the client against it and shuts the server
 // down.
 func run(ctx context.Context, out io.Writer, message string) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := server.Start(ctx, "127.0.0.1:0", handleEcho)
 	if err != nil {
 		return err
 	}
-	srv := serve(ctx, ln)
-	clientErr := client(ctx, out, ln.Addr().String(), message)
-	return errors.Join(clientErr, srv.shutdown())
+	clientErr := client(ctx, out, srv.Addrs()[0].String(), message)
+	return errors.Join(clientErr, srv.Shutdown(ctx))
 }
 
 // client is the seed's tcp_echo_client.
@@ -64,66 +63,20 @@ func client(ctx context.Context, out io.Writer, addr, message string) error {
 	return w.WaitClosed(ctx)
 }
 
-// server is an accept loop over chanstream.New, one handler per
-// connection, all under one errgroup.
-type server struct {
-	ln     net.Listener
-	cancel context.CancelFunc
-	g      *errgroup.Group
-}
-
-func serve(ctx context.Context, ln net.Listener) *server {
-	ctx, cancel := context.WithCancel(ctx)
-	g, ctx := errgroup.WithContext(ctx)
-	s := &server{ln: ln, cancel: cancel, g: g}
-	g.Go(func() error {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return nil
-				}
-				return err
-			}
-			g.Go(func() error { return handleEcho(ctx, conn) })
-		}
-	})
-	return s
-}
-
-// shutdown stops accepting, ends every handler and waits for them.
-func (s *server) shutdown() error {
-	s.ln.Close()
-	s.cancel()
-	return s.g.Wait()
-}
-
 // handleEcho is the seed's handle_echo: read up to 100 bytes, write them
 // back, close.
-func handleEcho(ctx context.Context, conn net.Conn) error {
-	r, w := chanstream.New(conn, chanstream.WithServerSide())
-	defer func() {
-		// A peer that never reads the echo cannot hold the server past
-		// shutdown: at ctx end the connection is aborted.
-		if w.WaitClosed(ctx) != nil {
-			w.Abort()
-			w.WaitClosed(context.Background())
-		}
-	}()
+func handleEcho(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
 	data, err := r.ReadUpTo(ctx, 100)
 	if err != nil {
-		w.Abort()
 		if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 			return nil
 		}
 		return err
 	}
 	w.Write(data)
-	if err := w.Drain(ctx); err != nil {
-		w.Abort()
-		return nil
-	}
-	return w.Close()
+	// The server closes the connection gracefully when the handler
+	// returns; Shutdown aborts it if the peer never reads the echo.
+	return w.Drain(ctx)
 }
 
 // pyRepr quotes s as Python's repr does for a plain ASCII string, so the
