@@ -1,6 +1,7 @@
 package chanstream
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -156,4 +157,52 @@ func TestRawReaderReads(t *testing.T) {
 			t.Fatalf("read() after a past deadline = %v; want a timeout", err)
 		}
 	})
+}
+
+// TestInlineWriteRestGoesFirst: a Write made inline that the socket takes
+// only part of queues its rest in front of the Writes made meanwhile, and
+// a Write made while the token is held is queued, not written.
+func TestInlineWriteRestGoesFirst(t *testing.T) {
+	if !rawReadSupported {
+		t.Skip("no raw writes on this platform")
+	}
+	c, peer := rawPair(t)
+	if err := c.SetWriteBuffer(4 << 10); err != nil {
+		t.Fatal(err)
+	}
+	_, w := New(c)
+	defer func() {
+		_ = w.Abort()
+		<-w.Done()
+	}()
+	a := bytes.Repeat([]byte{'a'}, 4<<20) // far more than the socket takes at once
+	b := []byte("then b")
+	hooked := false
+	testHookInlineWrite = func() {
+		if !hooked {
+			hooked = true
+			if _, err := w.Write(b); err != nil { // the token is held: this one queues
+				t.Errorf("Write(b) during the inline write: %v", err)
+			}
+		}
+	}
+	defer func() { testHookInlineWrite = nil }()
+	if _, err := w.Write(a); err != nil {
+		t.Fatal(err)
+	}
+	if !hooked {
+		t.Fatal("Write(a) on an idle stream did not go inline")
+	}
+	testHookInlineWrite = nil
+	got := make([]byte, len(a)+len(b))
+	if err := peer.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[:len(a)], a) || !bytes.Equal(got[len(a):], b) {
+		i := bytes.IndexByte(got, 't')
+		t.Fatalf("peer got %q at %d of %d; want all of a, then b", got[i:min(i+len(b), len(got))], i, len(a))
+	}
 }

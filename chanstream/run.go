@@ -4,13 +4,14 @@ import (
 	"io"
 )
 
-// run is the writer goroutine: the only code that writes the sink. It
-// writes everything queued with one writev, half-closes after WriteEOF,
-// closes after Close, and stops at Abort or a failure. It runs only while
-// there is work: poke starts it, and it returns when nothing is queued and
-// no close is pending, so an idle connection has no writer goroutine. The
-// run that sees the stream end supervises it: it waits for the reader
-// goroutine (the errgroup) and then closes done.
+// run is the writer goroutine: with an inline Write (inline.go), the only
+// code that writes the sink; whichever holds the write token (running)
+// does. It writes everything queued with one writev, half-closes after
+// WriteEOF, closes after Close, and stops at Abort or a failure. It runs
+// only while there is work: poke starts it, and it returns when nothing is
+// queued and no close is pending, so an idle connection has no writer
+// goroutine. The run that sees the stream end supervises it: it waits for
+// the reader goroutine (the errgroup) and then closes done.
 func (w *Writer) run() {
 	for {
 		switch w.step() {

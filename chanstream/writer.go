@@ -49,6 +49,10 @@ type Writer struct {
 	running    bool  // a writer goroutine runs (see run); stays true once one has ended the stream
 	err        error // the stream's first failure, from either side; sticky
 
+	// Also guarded by mu: the inline write (inline.go).
+	raw    *rawWriter // for an inline write to conn; nil where conn is not a plain socket
+	inline bool       // an inline Write holds the write token and is writing
+
 	// Also guarded by mu: AfterClose.
 	ended  bool         // done is closed: AfterClose starts its function at once
 	afters []*afterFunc // registrations, started when done closes
@@ -72,6 +76,7 @@ func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 	c := mustConfig(opts)
 	w := newWriter(conn, c)
 	w.conn = conn
+	w.raw = newRawWriter(conn)
 	w.r = newReader(conn, c, w)
 	w.group.Go(w.r.readLoop)
 	return w.r, w
@@ -107,6 +112,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if err := w.writableLocked(); err != nil {
 		w.mu.Unlock()
 		return 0, wrap("write", err)
+	}
+	if w.raw != nil && !w.running && !w.held && len(w.queue) == 0 && len(p) > 0 {
+		return w.writeInline(p)
 	}
 	appendTo(w, p)
 	w.queuedChangedLocked()
