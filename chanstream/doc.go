@@ -23,10 +23,12 @@
 // writer goroutine takes everything Write queued and writes it with one
 // writev. The writer goroutine runs only while there is something to write
 // or a close to carry out: Write starts it, and it returns once the queue
-// is empty. Over a plain TCP or Unix socket, a Write that finds nothing
-// queued and no writer goroutine running makes one non-blocking write
-// itself and queues only what the socket did not take, so a request and
-// its response cost no goroutine hand-off; Write still never waits. Both end after [Writer.Close] or [Writer.Abort], or when the
+// is empty. Over a plain TCP or Unix socket, a Write that answers — the
+// application has read everything received since the last such Write —
+// and finds nothing queued and no writer goroutine running makes one
+// non-blocking write itself and queues only what the socket did not take,
+// so a request and its response cost no goroutine hand-off; runs of Writes
+// are still batched into one writev, and Write still never waits. Both end after [Writer.Close] or [Writer.Abort], or when the
 // connection fails; [Writer.Done] is closed, and [Writer.WaitClosed]
 // returns, once both have returned. A [NewReader]'s goroutine ends when its
 // source returns EOF or an error, or after [Reader.FeedEOF].

@@ -6,10 +6,11 @@ import (
 	"syscall"
 )
 
-// A Write that finds nothing queued and no writer goroutine running writes
-// p itself, with one non-blocking write(2): in the common request/response
-// case the bytes go out without a copy, a pooled chunk or a goroutine
-// hand-off. Whatever the socket does not take at once is queued for the
+// A Write that finds nothing queued and no writer goroutine running, in a
+// stream whose application has read everything received since its last
+// such write (see respondingLocked), writes p itself with one non-blocking
+// write(2): in the request/response case the bytes go out without a copy,
+// a pooled chunk or a goroutine hand-off. Whatever the socket does not take at once is queued for the
 // writer goroutine as usual, so Write still never waits for the network.
 // The write side has one owner at a time: Writer.running is the token,
 // held by the writer goroutine or by an inline Write (Writer.inline).
@@ -88,6 +89,25 @@ func (rw *rawWriter) write(p []byte) (int, error) {
 	return n, nil
 }
 
+// respondingLocked is the inline write's heuristic: the application has
+// read since the last inline write and consumed everything received — it
+// is answering and will wait for the peer next, so the bytes should go out
+// now. Otherwise (a run of Writes with no read between, or pipelined input
+// still buffered) Writes queue and the writer goroutine batches them into
+// one writev.
+func (w *Writer) respondingLocked() bool {
+	r := w.r
+	if r == nil || r.buffered.Load() != 0 {
+		return false
+	}
+	c := r.consumed.Load()
+	if c == w.inlAt {
+		return false
+	}
+	w.inlAt = c
+	return true
+}
+
 // testHookInlineWrite, when set by a test, runs in an inline Write after it
 // has taken the write token and before it writes.
 var testHookInlineWrite func()
@@ -108,11 +128,14 @@ func (w *Writer) writeInline(p []byte) (int, error) {
 		w.err = err
 	}
 	if rest := p[n:]; len(rest) > 0 && err == nil && w.state != stateAborted {
-		// In front of whatever other Writes queued meanwhile.
-		later := w.queue
-		w.queue = nil
-		appendTo(w, rest)
-		w.queue = append(w.queue, later...)
+		if later := w.queue; len(later) > 0 {
+			// In front of what other Writes queued meanwhile.
+			w.queue = nil
+			appendTo(w, rest)
+			w.queue = append(w.queue, later...)
+		} else {
+			appendTo(w, rest)
+		}
 	}
 	w.queuedChangedLocked()
 	w.running = false

@@ -38,6 +38,7 @@ type Reader struct {
 	ended    atomic.Bool  // the source ended (EOF, error, close) or FeedEOF was called
 	pending  atomic.Bool  // unread holds bytes
 	paused   atomic.Bool  // the reader goroutine waits on unpause
+	consumed atomic.Int64 // bytes consumed by reads, ever (for Write's inline heuristic)
 
 	// Owned by the holder of the read token.
 	buf     []byte // unconsumed bytes are buf[off:]

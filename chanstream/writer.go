@@ -52,6 +52,7 @@ type Writer struct {
 	// Also guarded by mu: the inline write (inline.go).
 	raw    *rawWriter // for an inline write to conn; nil where conn is not a plain socket
 	inline bool       // an inline Write holds the write token and is writing
+	inlAt  int64      // r.consumed at the last inline write; -1 before the first
 
 	// Also guarded by mu: AfterClose.
 	ended  bool         // done is closed: AfterClose starts its function at once
@@ -77,6 +78,7 @@ func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 	w := newWriter(conn, c)
 	w.conn = conn
 	w.raw = newRawWriter(conn)
+	w.inlAt = -1
 	w.r = newReader(conn, c, w)
 	w.group.Go(w.r.readLoop)
 	return w.r, w
@@ -113,7 +115,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.mu.Unlock()
 		return 0, wrap("write", err)
 	}
-	if w.raw != nil && !w.running && !w.held && len(w.queue) == 0 && len(p) > 0 {
+	if w.raw != nil && !w.running && !w.held && len(w.queue) == 0 && len(p) > 0 && w.respondingLocked() {
 		return w.writeInline(p)
 	}
 	appendTo(w, p)
