@@ -2,6 +2,7 @@ package chanstream
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -204,5 +205,78 @@ func TestInlineWriteRestGoesFirst(t *testing.T) {
 	if !bytes.Equal(got[:len(a)], a) || !bytes.Equal(got[len(a):], b) {
 		i := bytes.IndexByte(got, 't')
 		t.Fatalf("peer got %q at %d of %d; want all of a, then b", got[i:min(i+len(b), len(got))], i, len(a))
+	}
+}
+
+// TestInlineWriteOnlyWhenAnswering: Writes go inline only after the
+// application has read everything received since the last inline write;
+// a run of Writes with no read between, or Writes while pipelined input is
+// still buffered, are queued for the writer goroutine to batch.
+func TestInlineWriteOnlyWhenAnswering(t *testing.T) {
+	if !rawReadSupported {
+		t.Skip("no raw writes on this platform")
+	}
+	c, peer := rawPair(t)
+	r, w := New(c)
+	defer func() {
+		_ = w.Abort()
+		<-w.Done()
+	}()
+	inlined := 0
+	testHookInlineWrite = func() { inlined++ }
+	defer func() { testHookInlineWrite = nil }()
+	ctx := context.Background()
+	write := func(s string) {
+		t.Helper()
+		if _, err := w.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readBack := func(n int) { // the peer reads what was written
+		t.Helper()
+		if _, err := io.ReadFull(peer, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	write("first") // nothing read yet, first Write: inline
+	for range 50 {
+		write("x") // no read between: queued
+	}
+	readBack(5 + 50)
+	if inlined != 1 {
+		t.Fatalf("%d inline writes for a first Write and 50 with no read between; want 1", inlined)
+	}
+
+	// A request, read whole, then the answer: inline.
+	if _, err := peer.Write([]byte("req\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := r.ReadLine(ctx); string(line) != "req\n" || err != nil {
+		t.Fatalf("ReadLine() = %q, %v", line, err)
+	}
+	write("answer")
+	readBack(6)
+	if inlined != 2 {
+		t.Fatalf("%d inline writes after answering a request; want 2", inlined)
+	}
+
+	// Two pipelined requests: the first answer is written while the
+	// second request is still buffered, so it is queued.
+	if _, err := peer.Write([]byte("a\nb\n")); err != nil {
+		t.Fatal(err)
+	}
+	for r.Buffered() < 4 {
+		if err := r.wait(ctx); err != nil { // take in the chunk; token not needed: no other reader
+			t.Fatal(err)
+		}
+	}
+	if line, err := r.ReadLine(ctx); string(line) != "a\n" || err != nil {
+		t.Fatalf("ReadLine() = %q, %v", line, err)
+	}
+	write("A")
+	readBack(1)
+	if inlined != 2 {
+		t.Fatalf("%d inline writes answering with input still buffered; want 2 (queued)", inlined)
 	}
 }
