@@ -116,6 +116,7 @@ var testHookInlineWrite func()
 // is free: w.mu is held, and released here.
 func (w *Writer) writeInline(p []byte) (int, error) {
 	w.running, w.inline = true, true
+	w.queued += len(p) // being written: Buffered counts it
 	raw := w.raw
 	w.mu.Unlock()
 	if testHookInlineWrite != nil {
@@ -124,6 +125,9 @@ func (w *Writer) writeInline(p []byte) (int, error) {
 	n, err := raw.write(p)
 	w.mu.Lock()
 	w.inline = false
+	if w.state != stateAborted { // Abort already dropped the count
+		w.queued -= len(p)
+	}
 	if err != nil && w.err == nil && w.state != stateAborted {
 		w.err = err
 	}

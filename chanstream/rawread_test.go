@@ -182,6 +182,9 @@ func TestInlineWriteRestGoesFirst(t *testing.T) {
 	testHookInlineWrite = func() {
 		if !hooked {
 			hooked = true
+			if n := w.Buffered(); n != len(a) {
+				t.Errorf("Buffered() during the inline write = %d; want %d (being written)", n, len(a))
+			}
 			if _, err := w.Write(b); err != nil { // the token is held: this one queues
 				t.Errorf("Write(b) during the inline write: %v", err)
 			}
