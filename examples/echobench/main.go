@@ -19,7 +19,14 @@
 // another. The idle mode opens K connections to each server, makes one
 // round trip on each, and reports the server's memory per connection: Go
 // heap, goroutine stacks, and resident set. The tables give medians over
-// the rounds and each server's ratio to the plain one (to bufio for idle).
+// the rounds and each server's ratio to the plain one (to bufio for idle),
+// and the server's CPU time per MB echoed (from /proc), which is steadier
+// than throughput on a shared machine.
+//
+// For looking into the library: -compare NAME=PATH adds the streams server
+// of another build of this command (say, of an older commit) as server
+// NAME, for a before/after table from one run; ECHOBENCH_CPUPROFILE=FILE
+// and ECHOBENCH_MEMPROFILE=FILE make each server write FILE.<server>.
 package main
 
 import (
