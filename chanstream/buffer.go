@@ -142,6 +142,7 @@ func (r *Reader) skip(n int) {
 		r.buf, r.off = nil, 0
 	}
 	r.buffered.Add(-int64(n))
+	r.consumed.Add(int64(n))
 	r.maybeUnpause()
 }
 
@@ -157,6 +158,7 @@ func (r *Reader) takeAll() []byte {
 	}
 	r.buf, r.off = nil, 0
 	r.buffered.Add(-int64(len(d)))
+	r.consumed.Add(int64(len(d)))
 	r.maybeUnpause()
 	return d
 }

@@ -28,10 +28,17 @@
 // # Goroutines
 //
 // Each connection has one reader goroutine, the only code that reads the
-// connection, and one writer goroutine, the only code that writes it. The
+// connection, and a writer goroutine, the only code that writes it. The
 // reader goroutine hands chunks to the Reader over a bounded channel; the
 // writer goroutine takes everything Write queued and writes it with one
-// writev. Both end after [Writer.Close] or [Writer.Abort], or when the
+// writev. The writer goroutine runs only while there is something to write
+// or a close to carry out: Write starts it, and it returns once the queue
+// is empty. Over a plain TCP or Unix socket, a Write that answers — the
+// application has read everything received since the last such Write —
+// and finds nothing queued and no writer goroutine running makes one
+// non-blocking write itself and queues only what the socket did not take,
+// so a request and its response cost no goroutine hand-off; runs of Writes
+// are still batched into one writev, and Write still never waits. Both end after [Writer.Close] or [Writer.Abort], or when the
 // connection fails; [Writer.Done] is closed, and [Writer.WaitClosed]
 // returns, once both have returned. A [NewReader]'s goroutine ends when its
 // source returns EOF or an error, or after [Reader.FeedEOF].
@@ -58,9 +65,13 @@
 // then its goroutine stops reading the connection, so the kernel's window
 // closes and the peer slows down, as asyncio pauses its transport; it reads
 // again once the application has read down to the limit. The Reader's own
-// buffer goes back to the pool as soon as it is emptied; the reader
-// goroutine holds one 32 KiB chunk while it waits in the source's Read.
-// Returned slices are the caller's: nothing is reused under them. The write queue is unbounded, as asyncio's is: [Writer.Drain]
+// buffer goes back to the pool as soon as it is emptied, and so do the
+// write queue's chunks once written. Over a plain TCP or Unix stream socket
+// the reader goroutine waits for the socket to be readable before it takes
+// a 32 KiB chunk, so an idle connection holds no buffer at all; over other
+// sources (TLS, pipes, files) it holds one chunk while it waits in Read.
+// Returned slices are the caller's: nothing is reused under them. The
+// write queue is unbounded, as asyncio's is: [Writer.Drain]
 // (and [Writer.ReadFrom], which drains as it goes) keep it near the high
 // watermark.
 //

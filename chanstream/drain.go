@@ -33,19 +33,53 @@ func (w *Writer) drainUntil(stop <-chan struct{}) error {
 		return err
 	}
 	if w.drained == nil {
-		w.drained = make(chan struct{})
+		w.drained = make(chan struct{}, 1) // once per Writer: waiting allocates nothing after
 	}
 	ch := w.drained
-	w.mu.Unlock()
+	w.drainers++
+	for {
+		w.mu.Unlock()
+		select {
+		case <-ch:
+		case <-w.closed:
+		case <-stop:
+			w.mu.Lock()
+			w.drainers--
+			w.mu.Unlock()
+			return errStopped
+		}
+		w.mu.Lock()
+		err := w.drainErrLocked()
+		if err == nil && isDone(w.closed) {
+			err = wrap("drain", ErrClosed)
+		}
+		if err != nil || !w.above {
+			w.drainers--
+			if w.drainers > 0 {
+				wakeOne(ch) // pass the wake-up on to the next waiter
+			}
+			w.mu.Unlock()
+			return err
+		}
+		// Above again (or a stale wake-up): wait for the next fall to low.
+	}
+}
+
+func isDone(ch <-chan struct{}) bool {
 	select {
 	case <-ch:
-	case <-w.closed:
-	case <-stop:
-		return errStopped
+		return true
+	default:
+		return false
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.drainErrLocked()
+}
+
+// wakeOne leaves a wake-up in ch, a cap-1 channel, unless one is there.
+func wakeOne(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 func (w *Writer) drainErrLocked() error {
@@ -81,19 +115,18 @@ func (w *Writer) SetWriteBufferLimits(high, low int) error {
 }
 
 // queuedChangedLocked keeps the watermark in step with queued: above from
-// passing high until falling to low; closing drained wakes every Drain
-// waiting. The channel is made only when a Drain waits, so writes that
-// cross the watermark allocate nothing. emptied, made by Upgrade, closes
-// at zero.
+// passing high until falling to low. Falling to low wakes one waiting
+// Drain, which wakes the next as it returns, so every waiter sees it
+// without a fresh channel per wait. emptied, made by Upgrade, closes at
+// zero.
 func (w *Writer) queuedChangedLocked() {
 	switch {
 	case w.queued > w.high:
 		w.above = true
 	case w.queued <= w.low && w.above:
 		w.above = false
-		if w.drained != nil {
-			close(w.drained) // the only closer
-			w.drained = nil
+		if w.drainers > 0 {
+			wakeOne(w.drained)
 		}
 	}
 	if w.queued == 0 && w.emptied != nil {

@@ -38,6 +38,7 @@ type Reader struct {
 	ended    atomic.Bool  // the source ended (EOF, error, close) or FeedEOF was called
 	pending  atomic.Bool  // unread holds bytes
 	paused   atomic.Bool  // the reader goroutine waits on unpause
+	consumed atomic.Int64 // bytes consumed by reads, ever (for Write's inline heuristic)
 
 	// Owned by the holder of the read token.
 	buf     []byte // unconsumed bytes are buf[off:]
@@ -90,14 +91,16 @@ func (r *Reader) closedCh() <-chan struct{} {
 // readLoop is the reader goroutine: the only code that reads the source.
 func (r *Reader) readLoop() error {
 	src := r.src
+	rr := newRawReader(src)
 	closed := r.closedCh()
 	for {
 		err := r.waitRoom(closed)
 		if err == nil {
-			err = r.readOnce(src, closed)
+			err = r.readOnce(src, rr, closed)
 		}
 		if err == errParkNow || (err != nil && isTimeout(err) && r.parkRequested()) {
 			src, err = r.park(closed)
+			rr = newRawReader(src)
 		}
 		if err != nil {
 			r.finish(err)
@@ -106,10 +109,20 @@ func (r *Reader) readLoop() error {
 	}
 }
 
-// readOnce reads one chunk from src and hands it over.
-func (r *Reader) readOnce(src io.Reader, closed <-chan struct{}) error {
-	c := getChunk()
-	n, err := src.Read(c)
+// readOnce reads one chunk from src and hands it over. With a rawReader
+// for src it takes the chunk only once src is readable.
+func (r *Reader) readOnce(src io.Reader, rr *rawReader, closed <-chan struct{}) error {
+	var (
+		c   []byte
+		n   int
+		err error
+	)
+	if rr != nil {
+		c, n, err = rr.read()
+	} else {
+		c = getChunk()
+		n, err = src.Read(c)
+	}
 	if n == 0 {
 		putChunk(c)
 		return err

@@ -4,32 +4,66 @@ import (
 	"io"
 )
 
-// run is the writer goroutine: the only code that writes the sink. It
-// writes everything queued with one writev, half-closes after WriteEOF,
-// closes after Close, and stops at Abort or a failure. It also supervises
-// the stream: when it is done it waits for the reader goroutine (the
-// errgroup) and then closes done.
+// run is the writer goroutine: with an inline Write (inline.go), the only
+// code that writes the sink; whichever holds the write token (running)
+// does. It writes everything queued with one writev, half-closes after
+// WriteEOF, closes after Close, and stops at Abort or a failure. It runs
+// only while there is work: poke starts it, and it returns when nothing is
+// queued and no close is pending, so an idle connection has no writer
+// goroutine. The run that sees the stream end supervises it: it waits for
+// the reader goroutine (the errgroup) and then closes done.
 func (w *Writer) run() {
-	for w.step() {
+	for {
+		switch w.step() {
+		case stepIdle:
+			return // poke starts the next run
+		case stepEnd:
+			_ = w.group.Wait()
+			close(w.done) // the only closer
+			w.runAfterClose()
+			return
+		}
 	}
-	_ = w.group.Wait()
-	close(w.done) // the only closer
 }
 
-// step does one piece of work, or waits for some; false means the writer
-// goroutine is finished.
-func (w *Writer) step() bool {
+// A step's outcome.
+type stepResult uint8
+
+const (
+	stepMore stepResult = iota // look for more work
+	stepIdle                   // nothing to do: the goroutine returns (running is false)
+	stepEnd                    // the stream has ended: supervise and return (running stays true)
+)
+
+// poke makes sure a writer goroutine runs to see what the caller changed.
+func (w *Writer) poke() {
+	w.mu.Lock()
+	w.startLocked()
+	w.mu.Unlock()
+}
+
+// startLocked starts the writer goroutine unless one is running, or has
+// ended the stream.
+func (w *Writer) startLocked() {
+	if !w.running {
+		w.running = true
+		go w.run()
+	}
+}
+
+// step does one piece of work, or finds none.
+func (w *Writer) step() stepResult {
 	w.mu.Lock()
 	switch {
 	case w.state == stateAborted:
 		w.mu.Unlock()
-		return false
+		return stepEnd
 	case len(w.queue) > 0 && !w.held:
 		batch, dst := w.queue, w.dst
 		w.queue = w.spare[:0]
 		w.mu.Unlock()
 		w.flush(batch, dst)
-		return true
+		return stepMore
 	case len(w.queue) == 0 && w.state >= stateEOF && !w.halfed && !w.held:
 		w.halfed = true
 		dst, closing := w.dst, w.state == stateClosing
@@ -38,20 +72,21 @@ func (w *Writer) step() bool {
 		w.mu.Unlock()
 		if err := halfClose(dst, closing); err != nil {
 			w.closeNow(err, false)
-			return false
+			return stepEnd
 		}
-		return true
+		return stepMore
 	case len(w.queue) == 0 && w.state == stateClosing && !w.held:
 		w.mu.Unlock()
 		w.closeNow(nil, true)
-		return false
+		return stepEnd
 	}
-	w.mu.Unlock()
+	defer w.mu.Unlock()
 	select {
-	case <-w.wake:
-		return true
-	case <-w.closed:
-		return false
+	case <-w.closed: // closeNow pokes after closing it: one run sees it
+		return stepEnd
+	default:
+		w.running = false
+		return stepIdle
 	}
 }
 

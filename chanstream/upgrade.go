@@ -81,7 +81,7 @@ func (w *Writer) hold(ctx context.Context) error {
 			w.mu.Unlock()
 			return wrap("upgrade", err)
 		}
-		if w.queued == 0 {
+		if w.queued == 0 && !w.inline {
 			w.held = true
 			w.mu.Unlock()
 			return nil
@@ -127,6 +127,7 @@ func (w *Writer) release(nc net.Conn) error {
 	}
 	if nc != nil {
 		w.conn, w.dst = nc, nc
+		w.raw = newRawWriter(nc)
 	}
 	w.held = false
 	w.mu.Unlock()

@@ -22,7 +22,6 @@ type Writer struct {
 	r          *Reader // the Reader of the same connection; nil for NewWriter
 	serverSide bool
 	tlsConfig  *tls.Config   // the config OpenConnection used, for ExtraInfo; nil otherwise
-	wake       chan struct{} // Write, Close, Abort, Upgrade → writer goroutine; cap 1, coalescing; never closed
 	closed     chan struct{} // closed once by closeNow, before the connection is closed; every blocking select watches it
 	closeOnce  sync.Once     // guards closeNow
 	done       chan struct{} // closed by the writer goroutine when every goroutine of the stream has returned
@@ -41,17 +40,28 @@ type Writer struct {
 	high       int
 	low        int
 	above      bool          // queued passed high and has not yet fallen to low: Drain waits
-	drained    chan struct{} // made by the first Drain that waits while above; closed by queuedChangedLocked at low
+	drained    chan struct{} // queuedChangedLocked at low → a waiting Drain, which passes it on; cap 1; made by the first Drain that waits; never closed
+	drainers   int           // Drain calls waiting on drained
 	emptied    chan struct{} // non-nil while Upgrade waits for queued == 0; closed by queuedChangedLocked
 	state      writeState
 	halfed     bool  // the half-close (or NewWriter's close) has been done
 	sinkClosed bool  // WriteEOF closed a NewWriter sink that cannot half-close
 	held       bool  // Upgrade holds the writer goroutine off the connection
+	running    bool  // a writer goroutine runs (see run); stays true once one has ended the stream
 	err        error // the stream's first failure, from either side; sticky
 
 	// The TLS shutdown bound (tls.go).
 	shutdownTimeout time.Duration // set at construction
 	shutdownTimer   *time.Timer   // guarded by mu; armed by Close over TLS, stopped by closeNow
+
+	// Also guarded by mu: the inline write (inline.go).
+	raw    *rawWriter // for an inline write to conn; nil where conn is not a plain socket
+	inline bool       // an inline Write holds the write token and is writing
+	inlAt  int64      // r.consumed at the last inline write; -1 before the first
+
+	// Also guarded by mu: AfterClose.
+	ended  bool         // done is closed: AfterClose starts its function at once
+	afters []*afterFunc // registrations, started when done closes
 }
 
 type writeState uint8
@@ -72,27 +82,26 @@ func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 	c := mustConfig(opts)
 	w := newWriter(conn, c)
 	w.conn = conn
+	w.raw = newRawWriter(conn)
+	w.inlAt = -1
 	w.r = newReader(conn, c, w)
 	w.group.Go(w.r.readLoop)
-	go w.run()
 	return w.r, w
 }
 
-// NewWriter returns a Writer over dst, any byte sink. It starts the writer
-// goroutine, which ends after Close or Abort, or when dst fails. Close and
+// NewWriter returns a Writer over dst, any byte sink. Its writer goroutine
+// runs while bytes are queued, and ends the stream after Close or Abort,
+// or when dst fails. Close and
 // WriteEOF close dst after the queue is written when dst is an io.Closer.
 // Invalid watermarks panic with an error wrapping ErrInvalidArgument.
 func NewWriter(dst io.Writer, opts ...Option) *Writer {
-	w := newWriter(dst, mustConfig(opts))
-	go w.run()
-	return w
+	return newWriter(dst, mustConfig(opts))
 }
 
 func newWriter(dst io.Writer, c *config) *Writer {
 	return &Writer{
 		serverSide: c.serverSide,
 		tlsConfig:  c.tls,
-		wake:       make(chan struct{}, 1),
 		closed:     make(chan struct{}),
 		done:       make(chan struct{}),
 		dst:        dst,
@@ -113,10 +122,13 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.mu.Unlock()
 		return 0, wrap("write", err)
 	}
+	if w.raw != nil && !w.running && !w.held && len(w.queue) == 0 && len(p) > 0 && w.respondingLocked() {
+		return w.writeInline(p)
+	}
 	appendTo(w, p)
 	w.queuedChangedLocked()
+	w.startLocked()
 	w.mu.Unlock()
-	w.poke()
 	return len(p), nil
 }
 
@@ -129,8 +141,8 @@ func (w *Writer) WriteString(s string) (int, error) {
 	}
 	appendTo(w, s)
 	w.queuedChangedLocked()
+	w.startLocked()
 	w.mu.Unlock()
-	w.poke()
 	return len(s), nil
 }
 
@@ -148,8 +160,8 @@ func (w *Writer) WriteLines(bufs ...[]byte) (int, error) {
 		n += len(b)
 	}
 	w.queuedChangedLocked()
+	w.startLocked()
 	w.mu.Unlock()
-	w.poke()
 	return n, nil
 }
 
@@ -175,8 +187,8 @@ func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 			w.queue = append(w.queue, c[:n])
 			w.queued += n
 			w.queuedChangedLocked()
+			w.startLocked()
 			w.mu.Unlock()
-			w.poke()
 			total += int64(n)
 		} else {
 			putChunk(c)
@@ -216,14 +228,6 @@ func appendTo[T []byte | string](w *Writer, p T) {
 			}
 		}
 		w.queue = append(w.queue, getChunk()[:0])
-	}
-}
-
-// poke wakes the writer goroutine.
-func (w *Writer) poke() {
-	select {
-	case w.wake <- struct{}{}:
-	default: // a wake-up is already pending
 	}
 }
 
@@ -270,7 +274,7 @@ func (w *Writer) WriteEOF() error {
 		return wrap("write eof", errors.ErrUnsupported)
 	}
 	w.state = stateEOF
-	w.poke()
+	w.startLocked()
 	return nil
 }
 
@@ -366,6 +370,7 @@ func (w *Writer) closeNow(cause error, graceful bool) {
 			_ = c.Close()
 		}
 		w.stopShutdown()
+		w.poke() // a writer goroutine ends the stream: closes done
 	})
 }
 

@@ -62,16 +62,9 @@ func (c *conn) run() {
 	r, w := chanstream.New(nc, s.streamOpts...)
 	c.w.Store(w)
 
-	// The handler's ctx also ends when its connection closes. Nothing in
-	// the stream can call back, so one small goroutine per connection
-	// watches for it; it ends with ctx, at the latest when run returns.
-	go func() {
-		select {
-		case <-w.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	// The handler's ctx also ends when its connection closes; AfterClose
+	// does it without a goroutine per idle connection.
+	w.AfterClose(cancel)
 	c.handle(ctx, r, w)
 	cancel()
 	<-w.Done() // the graceful close's flush; AbortClients ends it early

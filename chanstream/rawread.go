@@ -1,0 +1,101 @@
+package chanstream
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+)
+
+// rawReader reads a socket the way net.Conn's Read does — try, and on
+// EAGAIN wait in the runtime's poller — but takes the pooled chunk only for
+// the try and gives it back before it waits. So an idle connection holds no
+// read buffer while its reader goroutine is parked, as DESIGN.md's "Idle
+// memory" asks. It is used only for plain stream sockets (*net.TCPConn,
+// a stream *net.UnixConn): a wrapper with bytes of its own (a *tls.Conn,
+// anything that buffers) must be read through its Read. Owned by the
+// reader goroutine.
+type rawReader struct {
+	conn net.Conn
+	rc   syscall.RawConn
+	try  func(fd uintptr) bool // rr.tryRead, made once: a method value per Read would allocate
+
+	// Results of the last try.
+	c     []byte
+	n     int
+	errno error
+}
+
+// newRawReader returns a rawReader for src, or nil when src must be read
+// through its own Read.
+func newRawReader(src io.Reader) *rawReader {
+	if !rawReadSupported {
+		return nil
+	}
+	var (
+		rc  syscall.RawConn
+		err error
+	)
+	switch c := src.(type) {
+	case *net.TCPConn:
+		rc, err = c.SyscallConn()
+	case *net.UnixConn:
+		if c.LocalAddr().Network() != "unix" { // unixgram, unixpacket: datagrams
+			return nil
+		}
+		rc, err = c.SyscallConn()
+	default:
+		return nil
+	}
+	if err != nil {
+		return nil
+	}
+	rr := &rawReader{conn: src.(net.Conn), rc: rc}
+	rr.try = rr.tryRead
+	return rr
+}
+
+// tryRead is the RawConn.Read callback: one read into a fresh chunk;
+// false (wait for readability) on EAGAIN, with the chunk given back.
+func (rr *rawReader) tryRead(fd uintptr) bool {
+	rr.c = getChunk()
+	for {
+		n, err := sysRead(fd, rr.c)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			putChunk(rr.c)
+			rr.c = nil
+			return false
+		}
+		rr.n, rr.errno = n, err
+		return true
+	}
+}
+
+// read waits until the socket is readable, then reads one chunk. It
+// returns the chunk (the caller gives it back), the bytes read, and io.EOF
+// or an error as net.Conn's Read would.
+func (rr *rawReader) read() ([]byte, int, error) {
+	err := rr.rc.Read(rr.try)
+	c, n, errno := rr.c, rr.n, rr.errno
+	rr.c, rr.errno = nil, nil
+	if err != nil {
+		// Closed, or the read deadline passed (Upgrade's park): the conn's
+		// own Read reports it as usual, without reading.
+		if c == nil {
+			c = getChunk()
+		}
+		n, err := rr.conn.Read(c)
+		return c, n, err
+	}
+	if errno != nil {
+		return c, 0, &net.OpError{Op: "read", Net: rr.conn.LocalAddr().Network(),
+			Source: rr.conn.LocalAddr(), Addr: rr.conn.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
+	}
+	if n == 0 {
+		return c, 0, io.EOF
+	}
+	return c, n, nil
+}
