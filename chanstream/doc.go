@@ -28,17 +28,22 @@
 // # Goroutines
 //
 // Each connection has one reader goroutine, the only code that reads the
-// connection, and a writer goroutine, the only code that writes it. The
-// reader goroutine hands chunks to the Reader over a bounded channel; the
-// writer goroutine takes everything Write queued and writes it with one
-// writev. The writer goroutine runs only while there is something to write
-// or a close to carry out: Write starts it, and it returns once the queue
-// is empty. Over a plain TCP or Unix socket, a Write that answers — the
-// application has read everything received since the last such Write —
-// and finds nothing queued and no writer goroutine running makes one
-// non-blocking write itself and queues only what the socket did not take,
-// so a request and its response cost no goroutine hand-off; runs of Writes
-// are still batched into one writev, and Write still never waits. Both end after [Writer.Close] or [Writer.Abort], or when the
+// connection, and a writer goroutine, which writes it. The reader goroutine
+// hands chunks to the Reader over a bounded channel; the writer goroutine
+// takes everything Write queued and writes it with one writev. The writer
+// goroutine runs only while there is something to write or a close to
+// carry out: Write starts it, and it returns once the queue is empty.
+//
+// The write side has one owner at a time, and a token says which: the
+// writer goroutine, or — over a plain TCP or Unix socket — a Write that
+// answers (the application has read everything received since the last
+// such Write) and finds nothing queued and no writer goroutine running.
+// That Write makes one non-blocking write itself and queues only what the
+// socket did not take, so a request and its response cost no goroutine
+// hand-off; runs of Writes are still batched into one writev, and Write
+// still never waits for the network.
+//
+// Both goroutines end after [Writer.Close] or [Writer.Abort], or when the
 // connection fails; [Writer.Done] is closed, and [Writer.WaitClosed]
 // returns, once both have returned. A [NewReader]'s goroutine ends when its
 // source returns EOF or an error, or after [Reader.FeedEOF].
@@ -71,8 +76,8 @@
 // a 32 KiB chunk, so an idle connection holds no buffer at all; over other
 // sources (TLS, pipes, files) it holds one chunk while it waits in Read.
 // Returned slices are the caller's: nothing is reused under them. The
-// write queue is unbounded, as asyncio's is: [Writer.Drain]
-// (and [Writer.ReadFrom], which drains as it goes) keep it near the high
+// write queue is unbounded, as asyncio's is: [Writer.Drain] (and
+// [Writer.ReadFrom], which drains as it goes) keep it near the high
 // watermark.
 //
 // # Errors
