@@ -43,12 +43,10 @@ func OpenConnection(ctx context.Context, addr string, opts ...Option) (*Reader, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("chanstream: open connection %s: %w", addr, err)
 	}
-	if c.tls != nil {
-		if conn, err = c.handshake(ctx, conn, host); err != nil {
-			return nil, nil, fmt.Errorf("chanstream: open connection %s: %w", addr, err)
-		}
+	r, w, err := c.adopt(ctx, conn, host, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("chanstream: open connection %s: %w", addr, err)
 	}
-	r, w := New(conn, opts...)
 	return r, w, nil
 }
 
