@@ -43,7 +43,10 @@ const probeTimeout = time.Second
 // an embedded *net.UnixListener. A stale socket file at path is replaced;
 // a live listener there is an error wrapping syscall.EADDRINUSE; any other
 // kind of file is an error wrapping fs.ErrExist and is left untouched. A
-// path starting with "@" is in Linux's abstract namespace.
+// path starting with "@" is in Linux's abstract namespace: no file is made
+// and [WithMode] and [WithCleanupSocket] do not apply. On other systems
+// such a path is an error wrapping [chanstream.ErrInvalidArgument] (a file
+// named "@…" would be a surprise nobody cleans up).
 func Listen(path string, opts ...ListenOption) (net.Listener, error) {
 	c := listenConfig{cleanup: true}
 	for _, o := range opts {
@@ -53,6 +56,9 @@ func Listen(path string, opts ...ListenOption) (net.Listener, error) {
 		return nil, fmt.Errorf("unix: listen: %w: empty path", chanstream.ErrInvalidArgument)
 	}
 	abstract := path[0] == '@'
+	if abstract && !abstractNames {
+		return nil, fmt.Errorf("unix: listen %s: %w: abstract socket names (\"@\") exist only on Linux", path, chanstream.ErrInvalidArgument)
+	}
 	if !abstract {
 		if err := removeStale(path); err != nil {
 			return nil, err
