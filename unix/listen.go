@@ -83,6 +83,7 @@ func Listen(path string, opts ...ListenOption) (net.Listener, error) {
 	if c.cleanup {
 		if l.made, err = os.Lstat(path); err != nil {
 			ul.Close()
+			os.Remove(path) // bound a moment ago: ours, and nobody else would remove it
 			return nil, fmt.Errorf("unix: listen %s: %w", path, err)
 		}
 	}
