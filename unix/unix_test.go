@@ -242,6 +242,9 @@ func TestMode(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Listen: %v", err)
 		}
+		if got := ln.Addr().String(); got != path {
+			t.Errorf("Addr() = %q; want %q", got, path)
+		}
 		fi, err := os.Lstat(path)
 		ln.Close()
 		if err != nil || fi.Mode().Perm() != mode || fi.Mode().Type() != fs.ModeSocket {
