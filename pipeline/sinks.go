@@ -71,7 +71,9 @@ const copyChunk = 64 << 10
 // When the pipeline is cancelled, Copy stops: the bytes it has not taken
 // stay in src (a read that is cancelled consumes nothing), the bytes it
 // took are queued in dst; dst is neither half-closed nor closed. A read
-// error of src or a write error of dst ends the pipeline with that error.
+// error of src or a write error of dst ends the pipeline with that error;
+// after a write error the bytes that write was given are back in src
+// (Unread), so every byte of src is either queued in dst or still in src.
 func Copy(p *Pipeline, dst *chanstream.Writer, src *chanstream.Reader) {
 	p.Go(func(ctx context.Context) error {
 		buf := make([]byte, copyChunk) // reused: Write copies out of it
@@ -79,6 +81,7 @@ func Copy(p *Pipeline, dst *chanstream.Writer, src *chanstream.Reader) {
 			n, rerr := fill(ctx, src, buf)
 			if n > 0 {
 				if _, err := dst.Write(buf[:n]); err != nil {
+					src.Unread(buf[:n]) // not queued: back to src, so it has no hole
 					return err
 				}
 				if err := dst.Drain(ctx); err != nil {
