@@ -24,21 +24,7 @@ func WriteTo(p *Pipeline, w *chanstream.Writer, in <-chan []byte) {
 			}
 			// Take what else is waiting, so that one Write (one lock, one
 			// wake-up of the writer goroutine) carries many small items.
-			batch = append(batch[:0], b)
-			size := len(b)
-		more:
-			for len(batch) < maxBatch && size < maxBatchBytes {
-				select {
-				case b, ok := <-in:
-					if !ok {
-						break more
-					}
-					batch = append(batch, b)
-					size += len(b)
-				default:
-					break more
-				}
-			}
+			batch = gather(done, in, append(batch[:0], b), len(b))
 			_, err = w.WriteLines(batch...)
 			clear(batch) // the items are copied: let them go
 			if err != nil {
@@ -50,6 +36,27 @@ func WriteTo(p *Pipeline, w *chanstream.Writer, in <-chan []byte) {
 			}
 		}
 	})
+}
+
+// gather appends to batch (size bytes so far) the items waiting in in,
+// without blocking, so that one Write (one lock, one wake-up of the writer
+// goroutine) carries many small items. It stops at maxBatch items or about
+// maxBatchBytes, when in is empty or closed, and, checked before each item,
+// when done is closed: a cancelled stage takes no more.
+func gather(done <-chan struct{}, in <-chan []byte, batch [][]byte, size int) [][]byte {
+	for len(batch) < maxBatch && size < maxBatchBytes && !isDone(done) {
+		select {
+		case b, ok := <-in:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, b)
+			size += len(b)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // WriteTo writes at most maxBatch items, or about maxBatchBytes, at once.
