@@ -307,8 +307,8 @@ func TestServeForever(t *testing.T) {
 	go func() { errs <- srv.ServeForever(ctx) }()
 	c := dial(t, srv.Addrs()[0])
 	roundTrip(t, c, bufio.NewReader(c), "forever\n") // serving now, so the call above is running
-	if err := srv.ServeForever(context.Background()); err == nil {
-		t.Fatal("a second concurrent ServeForever returned nil")
+	if err := srv.ServeForever(context.Background()); !errors.Is(err, server.ErrServeForeverRunning) {
+		t.Fatalf("a second concurrent ServeForever = %v; want ErrServeForeverRunning", err)
 	}
 	cancel()
 	if err := <-errs; err != context.Canceled {
@@ -326,8 +326,8 @@ func TestServeForeverSecondCall(t *testing.T) {
 	go func() { errs <- srv.ServeForever(ctx) }()
 	go func() { errs <- srv.ServeForever(ctx) }()
 	// One of the two fails at once; the other runs until cancel.
-	if err := <-errs; err == nil || errors.Is(err, context.Canceled) {
-		t.Fatalf("first ServeForever to return = %v; want the already-running error", err)
+	if err := <-errs; !errors.Is(err, server.ErrServeForeverRunning) {
+		t.Fatalf("first ServeForever to return = %v; want ErrServeForeverRunning", err)
 	}
 	cancel()
 	if err := <-errs; err != context.Canceled {
