@@ -85,7 +85,7 @@ func freePort(t *testing.T) int {
 		}
 		p := portOf(ln)
 		ln.Close()
-		if ln6, err := net.Listen("tcp6", net.JoinHostPort("::1", strconv.Itoa(p))); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		if ln6, err := net.Listen("tcp6", net.JoinHostPort("::1", strconv.Itoa(p))); err == nil || !errors.Is(err, syscall.EADDRINUSE) {
 			if ln6 != nil {
 				ln6.Close()
 			}

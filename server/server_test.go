@@ -434,11 +434,22 @@ func TestReusePort(t *testing.T) {
 
 func TestMaxConns(t *testing.T) {
 	started := make(chan struct{}, 3)
-	release := make(chan struct{})
+	// One release channel per connection, keyed by the client's address,
+	// so that releasing c1 ends c1's handler and no other.
+	var mu sync.Mutex
+	releases := map[string]chan struct{}{}
+	release := func(client string) chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		if releases[client] == nil {
+			releases[client] = make(chan struct{})
+		}
+		return releases[client]
+	}
 	srv := start(t, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
 		started <- struct{}{}
 		select {
-		case <-release:
+		case <-release(w.RemoteAddr().String()):
 		case <-ctx.Done():
 		}
 		return nil
@@ -456,15 +467,16 @@ func TestMaxConns(t *testing.T) {
 	if n := srv.ActiveConns(); n != 2 {
 		t.Fatalf("ActiveConns() = %d; want 2", n)
 	}
-	release <- struct{}{} // one handler returns, its connection closes
+	close(release(c1.LocalAddr().String())) // c1's handler returns, its connection closes
 	c1.SetReadDeadline(time.Now().Add(watchdog))
-	io.Copy(io.Discard, c1)
+	if _, err := io.Copy(io.Discard, c1); err != nil {
+		t.Fatalf("c1 after its handler returned: %v; want EOF", err)
+	}
 	select {
 	case <-started:
 	case <-time.After(watchdog):
 		t.Fatal("the waiting connection was not served after one ended")
 	}
-	close(release)
 }
 
 func TestPanickingHandler(t *testing.T) {
