@@ -9,8 +9,8 @@ import (
 // NewContext adopts conn, a connection the caller dialed (a Unix-domain
 // socket, a net.Pipe, a TCP connection made some other way), and returns
 // its Reader and Writer as [New] does, after the [WithTLS] client
-// handshake when that option is given. It is the constructor under
-// [OpenConnection] and unix.OpenConnection.
+// handshake when that option is given. [OpenConnection] runs the same
+// code after it connects; unix.OpenConnection calls NewContext.
 //
 // Unlike New, NewContext does not panic: an invalid option is an error
 // wrapping [ErrInvalidArgument]. With WithTLS, conn is wrapped in a TLS
