@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/cspstream/streams/internal/resolve"
 )
 
 // OpenConnection connects to addr ("host:port") and returns the
@@ -43,18 +43,12 @@ func OpenConnection(ctx context.Context, addr string, opts ...Option) (*Reader, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("chanstream: open connection %s: %w", addr, err)
 	}
-	if c.tls != nil {
-		if conn, err = c.handshake(ctx, conn, host); err != nil {
-			return nil, nil, fmt.Errorf("chanstream: open connection %s: %w", addr, err)
-		}
+	r, w, err := c.adopt(ctx, conn, host, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("chanstream: open connection %s: %w", addr, err)
 	}
-	r, w := New(conn, opts...)
 	return r, w, nil
 }
-
-// lookupFunc resolves host to addresses of network ("ip", "ip4", "ip6"),
-// as net.Resolver.LookupNetIP does.
-type lookupFunc func(ctx context.Context, network, host string) ([]netip.Addr, error)
 
 // target is one connection attempt: an address of the peer and the local
 // address to bind for it (nil: the dialer's).
@@ -73,15 +67,15 @@ func (c *config) connect(ctx context.Context, addr string) (net.Conn, string, er
 		return nil, "", fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	d := c.baseDialer()
-	lookup := c.lookup
-	if lookup == nil {
-		res := d.Resolver
-		if res == nil {
-			res = net.DefaultResolver
-		}
-		lookup = res.LookupNetIP
+	res := d.Resolver // WithDialer's resolver holds for names and ports
+	if res == nil {
+		res = net.DefaultResolver
 	}
-	ips, p, err := c.resolve(ctx, lookup, host, port)
+	var lookup resolve.LookupFunc = res.LookupNetIP
+	if c.lookup != nil {
+		lookup = c.lookup
+	}
+	ips, p, err := c.resolve(ctx, res, lookup, host, port)
 	if err != nil {
 		return nil, "", err
 	}
@@ -93,10 +87,10 @@ func (c *config) connect(ctx context.Context, addr string) (net.Conn, string, er
 			return nil, "", fmt.Errorf("local address: %w: %w", ErrInvalidArgument, err)
 		}
 		if lh != "" {
-			if locals, localPort, err = c.resolve(ctx, lookup, lh, lp); err != nil {
+			if locals, localPort, err = c.resolve(ctx, res, lookup, lh, lp); err != nil {
 				return nil, "", fmt.Errorf("local address: %w", err)
 			}
-		} else if localPort, err = lookupPort(ctx, lp); err != nil {
+		} else if localPort, err = resolve.Port(ctx, res, lp); err != nil {
 			return nil, "", fmt.Errorf("local address: %w", err)
 		}
 	}
@@ -144,67 +138,23 @@ func (c *config) baseDialer() *net.Dialer {
 	return d
 }
 
-// resolve returns the addresses of host that the network allows, and the
-// port. An empty host means the local system, as getaddrinfo(None) does.
-func (c *config) resolve(ctx context.Context, lookup lookupFunc, host, port string) ([]netip.Addr, uint16, error) {
-	p, err := lookupPort(ctx, port)
+// resolve returns the addresses of host that the network allows, each
+// once, and the port, looked up with res. An empty host means the local
+// system, as getaddrinfo(None) does.
+func (c *config) resolve(ctx context.Context, res *net.Resolver, lookup resolve.LookupFunc, host, port string) ([]netip.Addr, uint16, error) {
+	p, err := resolve.Port(ctx, res, port)
 	if err != nil {
 		return nil, 0, err
 	}
-	var ips []netip.Addr
-	if host == "" {
-		ips = []netip.Addr{netip.IPv6Loopback(), netip.AddrFrom4([4]byte{127, 0, 0, 1})}
-	} else if ip, err := netip.ParseAddr(host); err == nil {
-		ips = []netip.Addr{ip}
-	} else {
-		if isInvalidName(host) {
-			return nil, 0, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
-		}
-		ipNet := "ip"
-		switch c.network {
-		case "tcp4":
-			ipNet = "ip4"
-		case "tcp6":
-			ipNet = "ip6"
-		}
-		if ips, err = lookup(ctx, ipNet, host); err != nil {
-			return nil, 0, err
-		}
-	}
-	kept := ips[:0:0]
-	for _, ip := range ips {
-		ip = ip.Unmap()
-		if (c.network == "tcp4" && !ip.Is4()) || (c.network == "tcp6" && !ip.Is6()) {
-			continue
-		}
-		kept = append(kept, ip)
-	}
-	if len(kept) == 0 {
-		return nil, 0, &net.AddrError{Err: "no " + c.network + " address", Addr: host}
-	}
-	return kept, p, nil
-}
-
-// lookupPort parses a port number or looks up a service name.
-func lookupPort(ctx context.Context, port string) (uint16, error) {
-	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
-		return uint16(n), nil
-	}
-	n, err := net.DefaultResolver.LookupPort(ctx, "tcp", port)
+	ips, err := resolve.Host(ctx, lookup, c.network, host, localSystem)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	return uint16(n), nil
+	return ips, p, nil
 }
 
-// isInvalidName reports whether host is under the reserved ".invalid"
-// top-level domain, which never resolves (RFC 6761, section 6.4).
-func isInvalidName(host string) bool {
-	host = strings.TrimSuffix(host, ".")
-	const tld = ".invalid"
-	return strings.EqualFold(host, tld[1:]) ||
-		(len(host) > len(tld) && strings.EqualFold(host[len(host)-len(tld):], tld))
-}
+// localSystem is what an empty host dials: the loopback addresses.
+var localSystem = []netip.Addr{netip.IPv6Loopback(), netip.AddrFrom4([4]byte{127, 0, 0, 1})}
 
 // localFor picks the first local address of ip's family.
 func localFor(ip netip.Addr, locals []netip.Addr, port uint16, spec string) (net.Addr, error) {

@@ -42,14 +42,3 @@ func TestInterleave(t *testing.T) {
 		})
 	}
 }
-
-func TestIsInvalidName(t *testing.T) {
-	for host, want := range map[string]bool{
-		"invalid": true, "x.invalid": true, "a.b.INVALID.": true, "x.invalid.": true,
-		"invalid.example": false, "xinvalid": false, "localhost": false, "": false,
-	} {
-		if got := isInvalidName(host); got != want {
-			t.Errorf("isInvalidName(%q) = %v; want %v", host, got, want)
-		}
-	}
-}

@@ -85,7 +85,7 @@ func freePort(t *testing.T) int {
 		}
 		p := portOf(ln)
 		ln.Close()
-		if ln6, err := net.Listen("tcp6", net.JoinHostPort("::1", strconv.Itoa(p))); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		if ln6, err := net.Listen("tcp6", net.JoinHostPort("::1", strconv.Itoa(p))); err == nil || !errors.Is(err, syscall.EADDRINUSE) {
 			if ln6 != nil {
 				ln6.Close()
 			}
@@ -540,4 +540,25 @@ func TestOpenConnectionSocketOptions(t *testing.T) {
 			t.Errorf("OpenConnection over tcp6 = %v; want ::1 refused, 127.0.0.1 untried", err)
 		}
 	})
+}
+
+// TestOpenConnectionDuplicateAddresses: a resolver that lists an address
+// twice (or once IPv4-mapped) gets one attempt per address, not one per
+// entry.
+func TestOpenConnectionDuplicateAddresses(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	log := &attemptLog{}
+	dup := func(context.Context, string, string) ([]netip.Addr, error) {
+		ip := netip.MustParseAddr("127.0.0.1")
+		return []netip.Addr{ip, ip, netip.MustParseAddr("::ffff:127.0.0.1")}, nil
+	}
+	_, _, err := chanstream.OpenConnection(ctx, net.JoinHostPort("dup.test", strconv.Itoa(freePort(t))),
+		chanstream.WithLookup(dup), chanstream.WithDialer(&net.Dialer{ControlContext: log.control}))
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("OpenConnection = %v; want ECONNREFUSED", err)
+	}
+	if started, _ := log.snapshot(); len(started) != 1 {
+		t.Fatalf("attempts %v; want one, to 127.0.0.1", started)
+	}
 }

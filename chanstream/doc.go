@@ -24,6 +24,10 @@
 // and close_notify are bounded by [WithTLSShutdownTimeout], for New of a
 // *tls.Conn too. [NetConn] turns a stream back into a net.Conn, deadlines
 // and all, for libraries that want one (net/http, crypto/tls).
+// [NewContext] adopts a connection the caller dialed (a Unix-domain
+// socket, a tunnel) as OpenConnection would after connecting: the
+// [WithTLS] handshake first when asked, and errors instead of New's
+// panics.
 //
 // # Goroutines
 //

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"net"
 	"time"
+
+	"github.com/cspstream/streams/internal/resolve"
 )
 
 // DefaultLimit is the Reader's default buffer limit, asyncio's 64 KiB.
@@ -34,7 +36,7 @@ type config struct {
 	interleave int
 	keepAlive  time.Duration
 	dialer     *net.Dialer
-	lookup     lookupFunc // resolves names for OpenConnection; nil: the dialer's resolver (tests set it)
+	lookup     resolve.LookupFunc // resolves names for OpenConnection; nil: the dialer's resolver (tests set it)
 
 	err error
 }

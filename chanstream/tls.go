@@ -9,12 +9,13 @@ import (
 	"time"
 )
 
-// handshake runs OpenConnection's TLS client handshake over conn, bounded
-// by the handshake timeout and ctx. The config is cloned; its ServerName
-// comes from host unless it has one. On failure conn is closed.
+// handshake runs the TLS client handshake of OpenConnection and
+// NewContext over conn, bounded by the handshake timeout and ctx. The
+// config is cloned; its ServerName comes from host unless it has one or
+// host is "". On failure conn is closed.
 func (c *config) handshake(ctx context.Context, conn net.Conn, host string) (*tls.Conn, error) {
 	cfg := c.tls.Clone()
-	if cfg.ServerName == "" {
+	if cfg.ServerName == "" && host != "" {
 		cfg.ServerName = host
 		if ip, err := netip.ParseAddr(host); err == nil {
 			cfg.ServerName = ip.WithZone("").String() // a zone is not part of the certificate's name

@@ -114,10 +114,8 @@ func invalid(op, format string, args ...any) {
 // a stage stops taking items once it is cancelled. The item already
 // waiting is taken without a blocking select.
 func recv[T any](ctx context.Context, done <-chan struct{}, in <-chan T) (v T, ok bool, err error) {
-	select {
-	case <-done:
+	if isDone(done) {
 		return v, false, ctx.Err()
-	default:
 	}
 	select {
 	case v, ok = <-in:
@@ -132,9 +130,14 @@ func recv[T any](ctx context.Context, done <-chan struct{}, in <-chan T) (v T, o
 	}
 }
 
-// send puts v on out, or returns false when done is closed first. When out
-// has room it does so without a blocking select.
+// send puts v on out, or returns false when done is closed first. A closed
+// done wins over room in out, so a cancelled stage stops handing items on
+// (a source then puts v back). When out has room it does so without a
+// blocking select.
 func send[T any](done <-chan struct{}, out chan<- T, v T) bool {
+	if isDone(done) {
+		return false
+	}
 	select {
 	case out <- v:
 		return true
@@ -144,6 +147,18 @@ func send[T any](done <-chan struct{}, out chan<- T, v T) bool {
 	case out <- v:
 		return true
 	case <-done:
+		return false
+	}
+}
+
+// isDone reports whether done is closed, without blocking: the probe that
+// gives cancellation priority over a ready item, since select picks at
+// random among ready cases. It costs a few nanoseconds (nil done: never).
+func isDone(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
 		return false
 	}
 }

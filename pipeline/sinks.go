@@ -24,21 +24,7 @@ func WriteTo(p *Pipeline, w *chanstream.Writer, in <-chan []byte) {
 			}
 			// Take what else is waiting, so that one Write (one lock, one
 			// wake-up of the writer goroutine) carries many small items.
-			batch = append(batch[:0], b)
-			size := len(b)
-		more:
-			for len(batch) < maxBatch && size < maxBatchBytes {
-				select {
-				case b, ok := <-in:
-					if !ok {
-						break more
-					}
-					batch = append(batch, b)
-					size += len(b)
-				default:
-					break more
-				}
-			}
+			batch = gather(done, in, append(batch[:0], b), len(b))
 			_, err = w.WriteLines(batch...)
 			clear(batch) // the items are copied: let them go
 			if err != nil {
@@ -50,6 +36,27 @@ func WriteTo(p *Pipeline, w *chanstream.Writer, in <-chan []byte) {
 			}
 		}
 	})
+}
+
+// gather appends to batch (size bytes so far) the items waiting in in,
+// without blocking, so that one Write (one lock, one wake-up of the writer
+// goroutine) carries many small items. It stops at maxBatch items or about
+// maxBatchBytes, when in is empty or closed, and, checked before each item,
+// when done is closed: a cancelled stage takes no more.
+func gather(done <-chan struct{}, in <-chan []byte, batch [][]byte, size int) [][]byte {
+	for len(batch) < maxBatch && size < maxBatchBytes && !isDone(done) {
+		select {
+		case b, ok := <-in:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, b)
+			size += len(b)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // WriteTo writes at most maxBatch items, or about maxBatchBytes, at once.
@@ -71,7 +78,9 @@ const copyChunk = 64 << 10
 // When the pipeline is cancelled, Copy stops: the bytes it has not taken
 // stay in src (a read that is cancelled consumes nothing), the bytes it
 // took are queued in dst; dst is neither half-closed nor closed. A read
-// error of src or a write error of dst ends the pipeline with that error.
+// error of src or a write error of dst ends the pipeline with that error;
+// after a write error the bytes that write was given are back in src
+// (Unread), so every byte of src is either queued in dst or still in src.
 func Copy(p *Pipeline, dst *chanstream.Writer, src *chanstream.Reader) {
 	p.Go(func(ctx context.Context) error {
 		buf := make([]byte, copyChunk) // reused: Write copies out of it
@@ -79,6 +88,7 @@ func Copy(p *Pipeline, dst *chanstream.Writer, src *chanstream.Reader) {
 			n, rerr := fill(ctx, src, buf)
 			if n > 0 {
 				if _, err := dst.Write(buf[:n]); err != nil {
+					src.Unread(buf[:n]) // not queued: back to src, so it has no hole
 					return err
 				}
 				if err := dst.Drain(ctx); err != nil {

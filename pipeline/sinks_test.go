@@ -230,3 +230,24 @@ func TestCopySourceError(t *testing.T) {
 		t.Fatal("Copy closed its destination after an error")
 	}
 }
+
+// A write error of dst ends Copy, and the bytes Copy took from src for
+// that write go back to src: a src handed on has no hole.
+func TestCopyWriteErrorKeepsBytes(t *testing.T) {
+	testutil.CheckLeaks(t)
+	ctx := watchdog(t)
+	w := chanstream.NewWriter(io.Discard)
+	w.Close() // every Write fails with ErrClosed
+	data := makeInput(200, 7)
+	src := chanstream.NewReader(bytes.NewReader(data))
+	p := pipeline.New(ctx)
+	pipeline.Copy(p, w, src)
+	if err := waitErr(ctx, t, p); !errors.Is(err, chanstream.ErrClosed) {
+		t.Fatalf("Wait() = %v; want ErrClosed", err)
+	}
+	w.WaitClosed(ctx)
+	got, err := src.ReadAll(ctx)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("src after the failed Copy: %d bytes, %v; want all %d bytes back", len(got), err, len(data))
+	}
+}

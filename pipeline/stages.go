@@ -90,6 +90,11 @@ func Batch[T any](p *Pipeline, in <-chan T, size int, maxWait time.Duration) <-c
 			return send(done, out, b)
 		}
 		for {
+			// A cancel wins over a ready item or tick: probe first, as
+			// select picks at random among ready cases.
+			if isDone(done) {
+				return ctx.Err()
+			}
 			select {
 			case v, ok := <-in:
 				if !ok {

@@ -70,4 +70,7 @@ func TestFatalAcceptErrorEndsServeForever(t *testing.T) {
 	if srv.IsServing() {
 		t.Fatal("IsServing() = true after a fatal accept error")
 	}
+	if err := srv.ServeForever(testCtx(t)); !errors.Is(err, boom) {
+		t.Fatalf("ServeForever again = %v; want the accept error again", err)
+	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net"
 	"net/netip"
 )
 
@@ -12,3 +13,7 @@ func SetLookup(f func(ctx context.Context, network, host string) ([]netip.Addr, 
 	lookupNetIP = f
 	return func() { lookupNetIP = old }
 }
+
+// Listeners returns the server's listeners, for tests that read their
+// socket state.
+func Listeners(s *Server) []net.Listener { return s.lns }

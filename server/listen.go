@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"syscall"
+
+	"github.com/cspstream/streams/internal/resolve"
 )
 
 // listenAll binds and listens on every address addr's host resolves to, as
@@ -20,11 +22,12 @@ func listenAll(ctx context.Context, c *config, addr string) ([]net.Listener, err
 	if err != nil {
 		return nil, fmt.Errorf("server: listen %s: %w", addr, err)
 	}
-	port, err := net.DefaultResolver.LookupPort(ctx, c.network, portStr)
+	port16, err := resolve.Port(ctx, nil, portStr)
 	if err != nil {
 		return nil, fmt.Errorf("server: listen %s: %w", addr, err)
 	}
-	ips, err := resolve(ctx, c.network, host)
+	port := int(port16)
+	ips, err := resolve.Host(ctx, lookupNetIP, c.network, host, everyInterface)
 	if err != nil {
 		return nil, fmt.Errorf("server: listen %s: %w", addr, err)
 	}
@@ -40,58 +43,11 @@ func listenAll(ctx context.Context, c *config, addr string) ([]net.Listener, err
 }
 
 // lookupNetIP resolves host names; tests replace it.
-var lookupNetIP = net.DefaultResolver.LookupNetIP
+var lookupNetIP resolve.LookupFunc = net.DefaultResolver.LookupNetIP
 
-// resolve returns the addresses to bind for host, in resolver order,
-// without duplicates.
-func resolve(ctx context.Context, network, host string) ([]netip.Addr, error) {
-	var ips []netip.Addr
-	switch {
-	case host == "":
-		if network != "tcp6" {
-			ips = append(ips, netip.IPv4Unspecified())
-		}
-		if network != "tcp4" {
-			ips = append(ips, netip.IPv6Unspecified())
-		}
-	default:
-		if ip, err := netip.ParseAddr(host); err == nil {
-			ips = []netip.Addr{ip.Unmap()}
-			break
-		}
-		ipNet := map[string]string{"tcp": "ip", "tcp4": "ip4", "tcp6": "ip6"}[network]
-		found, err := lookupNetIP(ctx, ipNet, host)
-		if err != nil {
-			return nil, err
-		}
-		for _, ip := range found {
-			ip = ip.Unmap()
-			if !contains(ips, ip) {
-				ips = append(ips, ip)
-			}
-		}
-	}
-	var keep []netip.Addr
-	for _, ip := range ips {
-		if (network == "tcp4" && !ip.Is4()) || (network == "tcp6" && !ip.Is6()) {
-			continue
-		}
-		keep = append(keep, ip)
-	}
-	if len(keep) == 0 {
-		return nil, fmt.Errorf("no %s address for host %q", network, host)
-	}
-	return keep, nil
-}
-
-func contains(ips []netip.Addr, ip netip.Addr) bool {
-	for _, x := range ips {
-		if x == ip {
-			return true
-		}
-	}
-	return false
-}
+// everyInterface is what the empty host binds: every IPv4 and every IPv6
+// interface (resolve.Host keeps the network's family).
+var everyInterface = []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
 
 // bindAll listens on each of ips. An IPv6 address the host cannot bind
 // (no IPv6, or ::1 not configured) is skipped when another address bound,

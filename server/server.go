@@ -22,6 +22,11 @@ type Handler func(ctx context.Context, r *chanstream.Reader, w *chanstream.Write
 // server is closed. It wraps [net.ErrClosed].
 var ErrServerClosed = fmt.Errorf("server: %w", net.ErrClosed)
 
+// ErrServeForeverRunning is returned at once by a call of
+// [Server.ServeForever] made while another one is running on the same
+// server.
+var ErrServeForeverRunning = errors.New("server: ServeForever is already running")
+
 // Server accepts connections on its listeners and runs a Handler for each,
 // in a goroutine of its own. All methods are safe for concurrent use.
 type Server struct {
@@ -156,13 +161,18 @@ func (s *Server) IsServing() bool {
 // — then it stops listening, as Close does, and returns ctx.Err() without
 // waiting for the handlers (Shutdown ends them) — or until the server is
 // closed, when it returns the error that closed it (an accept loop's) or
-// ErrServerClosed. A second call while one is running returns an error at
-// once.
+// ErrServerClosed — at once when the server is already closed. A second
+// call while one is running returns [ErrServeForeverRunning] at once.
 func (s *Server) ServeForever(ctx context.Context) error {
 	s.mu.Lock()
 	if s.forever {
 		s.mu.Unlock()
-		return errors.New("server: ServeForever is already running")
+		return ErrServeForeverRunning
+	}
+	if s.acceptErr != nil { // closed by an accept error: that is the answer, every time
+		err := s.acceptErr
+		s.mu.Unlock()
+		return err
 	}
 	s.forever = true
 	s.mu.Unlock()

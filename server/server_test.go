@@ -307,8 +307,8 @@ func TestServeForever(t *testing.T) {
 	go func() { errs <- srv.ServeForever(ctx) }()
 	c := dial(t, srv.Addrs()[0])
 	roundTrip(t, c, bufio.NewReader(c), "forever\n") // serving now, so the call above is running
-	if err := srv.ServeForever(context.Background()); err == nil {
-		t.Fatal("a second concurrent ServeForever returned nil")
+	if err := srv.ServeForever(context.Background()); !errors.Is(err, server.ErrServeForeverRunning) {
+		t.Fatalf("a second concurrent ServeForever = %v; want ErrServeForeverRunning", err)
 	}
 	cancel()
 	if err := <-errs; err != context.Canceled {
@@ -326,8 +326,8 @@ func TestServeForeverSecondCall(t *testing.T) {
 	go func() { errs <- srv.ServeForever(ctx) }()
 	go func() { errs <- srv.ServeForever(ctx) }()
 	// One of the two fails at once; the other runs until cancel.
-	if err := <-errs; err == nil || errors.Is(err, context.Canceled) {
-		t.Fatalf("first ServeForever to return = %v; want the already-running error", err)
+	if err := <-errs; !errors.Is(err, server.ErrServeForeverRunning) {
+		t.Fatalf("first ServeForever to return = %v; want ErrServeForeverRunning", err)
 	}
 	cancel()
 	if err := <-errs; err != context.Canceled {
@@ -434,11 +434,22 @@ func TestReusePort(t *testing.T) {
 
 func TestMaxConns(t *testing.T) {
 	started := make(chan struct{}, 3)
-	release := make(chan struct{})
+	// One release channel per connection, keyed by the client's address,
+	// so that releasing c1 ends c1's handler and no other.
+	var mu sync.Mutex
+	releases := map[string]chan struct{}{}
+	release := func(client string) chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		if releases[client] == nil {
+			releases[client] = make(chan struct{})
+		}
+		return releases[client]
+	}
 	srv := start(t, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
 		started <- struct{}{}
 		select {
-		case <-release:
+		case <-release(w.RemoteAddr().String()):
 		case <-ctx.Done():
 		}
 		return nil
@@ -456,15 +467,16 @@ func TestMaxConns(t *testing.T) {
 	if n := srv.ActiveConns(); n != 2 {
 		t.Fatalf("ActiveConns() = %d; want 2", n)
 	}
-	release <- struct{}{} // one handler returns, its connection closes
+	close(release(c1.LocalAddr().String())) // c1's handler returns, its connection closes
 	c1.SetReadDeadline(time.Now().Add(watchdog))
-	io.Copy(io.Discard, c1)
+	if _, err := io.Copy(io.Discard, c1); err != nil {
+		t.Fatalf("c1 after its handler returned: %v; want EOF", err)
+	}
 	select {
 	case <-started:
 	case <-time.After(watchdog):
 		t.Fatal("the waiting connection was not served after one ended")
 	}
-	close(release)
 }
 
 func TestPanickingHandler(t *testing.T) {

@@ -14,6 +14,13 @@ import (
 // blocks until connected or ctx ends (then the error wraps ctx.Err()). An
 // invalid option is an error wrapping [chanstream.ErrInvalidArgument];
 // opts that only mean something for TCP are ignored.
+//
+// With [chanstream.WithTLS], a TLS client handshake follows the connect,
+// as [chanstream.NewContext] runs it: bounded by ctx and
+// [chanstream.WithTLSHandshakeTimeout]. A socket path is no host name, so
+// the config must set ServerName (or InsecureSkipVerify); otherwise the
+// error wraps chanstream.ErrInvalidArgument. On any error the socket is
+// closed.
 func OpenConnection(ctx context.Context, path string, opts ...chanstream.Option) (*chanstream.Reader, *chanstream.Writer, error) {
 	if err := chanstream.CheckOptions(opts...); err != nil {
 		return nil, nil, fmt.Errorf("unix: open connection: %w", err)
@@ -23,7 +30,10 @@ func OpenConnection(ctx context.Context, path string, opts ...chanstream.Option)
 	if err != nil {
 		return nil, nil, fmt.Errorf("unix: %w", err)
 	}
-	r, w := chanstream.New(conn, opts...)
+	r, w, err := chanstream.NewContext(ctx, conn, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("unix: open connection %s: %w", path, err)
+	}
 	return r, w, nil
 }
 

@@ -6,7 +6,9 @@
 //	r, w, err := unix.OpenConnection(ctx, "/run/app.sock")
 //
 // A path that starts with "@" names a socket in Linux's abstract
-// namespace: no file is made. Otherwise [Listen] makes the socket file,
+// namespace: no file is made. Other systems have no such namespace, and
+// there Listen refuses a path that starts with "@" (an error wrapping
+// [chanstream.ErrInvalidArgument]). Otherwise [Listen] makes the socket file,
 // replacing a stale one (a socket file nobody listens on; it probes by
 // connecting), refusing a path where a live listener answers (an error
 // that errors.Is(err, syscall.EADDRINUSE)) or where any other kind of file

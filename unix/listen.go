@@ -28,9 +28,16 @@ type listenConfig struct {
 // is left alone. Abstract sockets have no file.
 func WithCleanupSocket(on bool) ListenOption { return func(c *listenConfig) { c.cleanup = on } }
 
-// WithMode sets the socket file's permission bits after bind (chmod), for
-// example 0o600 to let only the owner connect. Abstract sockets have no
-// file and ignore it.
+// WithMode sets the socket file's permission bits, for example 0o600 to
+// let only the owner connect. The bits are exact (the umask does not
+// apply), and the file never has more of them than m, not even for a
+// moment after bind: on Linux the socket is given the mode before bind
+// (fchmod), then chmod adds the bits the umask took away; elsewhere the
+// socket is bound in a private (0700) directory made next to path,
+// chmodded there and then hard-linked into place, so it is reachable at
+// path only with its final mode — there the listener's accepted
+// connections report that first name as their local address. Abstract
+// sockets have no file and ignore it.
 func WithMode(m os.FileMode) ListenOption {
 	return func(c *listenConfig) { c.mode, c.modeSet = m.Perm(), true }
 }
@@ -39,11 +46,18 @@ func WithMode(m os.FileMode) ListenOption {
 // socket file.
 const probeTimeout = time.Second
 
+// testHookBound, when set by a test, runs right after bind, before
+// Listen has done anything to the file.
+var testHookBound func(path string)
+
 // Listen listens on the Unix-domain socket path and returns the listener,
 // an embedded *net.UnixListener. A stale socket file at path is replaced;
 // a live listener there is an error wrapping syscall.EADDRINUSE; any other
 // kind of file is an error wrapping fs.ErrExist and is left untouched. A
-// path starting with "@" is in Linux's abstract namespace.
+// path starting with "@" is in Linux's abstract namespace: no file is made
+// and [WithMode] and [WithCleanupSocket] do not apply. On other systems
+// such a path is an error wrapping [chanstream.ErrInvalidArgument] (a file
+// named "@…" would be a surprise nobody cleans up).
 func Listen(path string, opts ...ListenOption) (net.Listener, error) {
 	c := listenConfig{cleanup: true}
 	for _, o := range opts {
@@ -53,30 +67,28 @@ func Listen(path string, opts ...ListenOption) (net.Listener, error) {
 		return nil, fmt.Errorf("unix: listen: %w: empty path", chanstream.ErrInvalidArgument)
 	}
 	abstract := path[0] == '@'
-	if !abstract {
-		if err := removeStale(path); err != nil {
-			return nil, err
-		}
+	if abstract && !abstractNames {
+		return nil, fmt.Errorf("unix: listen %s: %w: abstract socket names (\"@\") exist only on Linux", path, chanstream.ErrInvalidArgument)
 	}
-	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("unix: %w", err)
-	}
-	ul.SetUnlinkOnClose(false) // the listener below decides
 	if abstract {
+		ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+		if err != nil {
+			return nil, fmt.Errorf("unix: %w", err)
+		}
 		return ul, nil
 	}
-	if c.modeSet {
-		if err := os.Chmod(path, c.mode); err != nil {
-			ul.Close()
-			os.Remove(path)
-			return nil, fmt.Errorf("unix: listen %s: %w", path, err)
-		}
+	if err := removeStale(path); err != nil {
+		return nil, err
+	}
+	ul, err := bindFile(path, &c)
+	if err != nil {
+		return nil, err
 	}
 	l := &listener{UnixListener: ul, path: path}
 	if c.cleanup {
 		if l.made, err = os.Lstat(path); err != nil {
 			ul.Close()
+			os.Remove(path) // bound a moment ago: ours, and nobody else would remove it
 			return nil, fmt.Errorf("unix: listen %s: %w", path, err)
 		}
 	}
@@ -114,7 +126,8 @@ func removeStale(path string) error {
 	}
 }
 
-// listener removes its socket file on Close, if it is still its own.
+// listener removes its socket file on Close, if it is still its own, and
+// reports path as its address whatever name it was bound under.
 type listener struct {
 	*net.UnixListener
 	path      string
@@ -136,3 +149,6 @@ func (l *listener) Close() error {
 	})
 	return err
 }
+
+// Addr returns path as a *net.UnixAddr.
+func (l *listener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }

@@ -242,6 +242,9 @@ func TestMode(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Listen: %v", err)
 		}
+		if got := ln.Addr().String(); got != path {
+			t.Errorf("Addr() = %q; want %q", got, path)
+		}
 		fi, err := os.Lstat(path)
 		ln.Close()
 		if err != nil || fi.Mode().Perm() != mode || fi.Mode().Type() != fs.ModeSocket {
@@ -364,5 +367,66 @@ func TestPeerCredentialsOverTLS(t *testing.T) {
 		}
 	case <-time.After(watchdog):
 		t.Fatal("handler did not report credentials")
+	}
+}
+
+// TestOpenConnectionTLS: WithTLS on a unix connection runs the handshake
+// (the server side only speaks TLS), and bytes round-trip encrypted.
+func TestOpenConnectionTLS(t *testing.T) {
+	serverTLS, clientTLS := testutil.SelfSignedTLS(t)
+	path := sockPath(t)
+	srv, err := unix.StartServer(context.Background(), path, byteEcho, server.WithTLS(serverTLS), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx := testCtx(t)
+		srv.Shutdown(ctx)
+		if err := srv.WaitClosed(ctx); err != nil {
+			t.Errorf("WaitClosed: %v", err)
+		}
+	}()
+	ctx := testCtx(t)
+	cfg := clientTLS.Clone()
+	cfg.ServerName = "localhost"
+	r, w, err := unix.OpenConnection(ctx, path, chanstream.WithTLS(cfg))
+	if err != nil {
+		t.Fatalf("OpenConnection with TLS: %v", err)
+	}
+	defer func() {
+		w.Close()
+		w.WaitClosed(ctx)
+	}()
+	if _, ok := w.Conn().(*tls.Conn); !ok {
+		t.Fatalf("Conn() is %T; want *tls.Conn", w.Conn())
+	}
+	const msg = "secret over unix\n"
+	w.WriteString(msg)
+	got, err := r.ReadExactly(ctx, len(msg))
+	if string(got) != msg || err != nil {
+		t.Fatalf("ReadExactly() = %q, %v; want %q, nil", got, err, msg)
+	}
+}
+
+// TestOpenConnectionTLSNoServerName: a socket path is no host name, so a
+// config without ServerName is an invalid argument, not a silent plaintext
+// or unverified connection.
+func TestOpenConnectionTLSNoServerName(t *testing.T) {
+	serverTLS, clientTLS := testutil.SelfSignedTLS(t)
+	path := sockPath(t)
+	srv, err := unix.StartServer(context.Background(), path, byteEcho, server.WithTLS(serverTLS), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx := testCtx(t)
+		srv.Shutdown(ctx)
+		srv.WaitClosed(ctx)
+	}()
+	cfg := clientTLS.Clone()
+	cfg.ServerName = ""
+	_, _, err = unix.OpenConnection(testCtx(t), path, chanstream.WithTLS(cfg))
+	if !errors.Is(err, chanstream.ErrInvalidArgument) {
+		t.Fatalf("OpenConnection with TLS and no ServerName = %v; want ErrInvalidArgument", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cspstream/streams/chanstream"
+	"github.com/cspstream/streams/internal/pyrepr"
 	"github.com/cspstream/streams/server"
 )
 
@@ -46,7 +47,7 @@ func client(ctx context.Context, out io.Writer, addr, message string) error {
 		return err
 	}
 	r, w := chanstream.New(conn)
-	fmt.Fprintf(out, "Send: %s\n", pyRepr(message))
+	fmt.Fprintf(out, "Send: %s\n", pyrepr.String(message))
 	w.WriteString(message)
 	if err := w.Drain(ctx); err != nil {
 		w.Abort()
@@ -57,7 +58,7 @@ func client(ctx context.Context, out io.Writer, addr, message string) error {
 		w.Abort()
 		return fmt.Errorf("echo client: %w", err)
 	}
-	fmt.Fprintf(out, "Received: %s\n", pyRepr(string(data)))
+	fmt.Fprintf(out, "Received: %s\n", pyrepr.String(string(data)))
 	fmt.Fprintln(out, "Close the connection")
 	w.Close()
 	return w.WaitClosed(ctx)
@@ -77,10 +78,4 @@ func handleEcho(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer)
 	// The server closes the connection gracefully when the handler
 	// returns; Shutdown aborts it if the peer never reads the echo.
 	return w.Drain(ctx)
-}
-
-// pyRepr quotes s as Python's repr does for a plain ASCII string, so the
-// output reads as the seed's.
-func pyRepr(s string) string {
-	return "'" + s + "'"
 }

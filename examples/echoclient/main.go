@@ -18,11 +18,10 @@ import (
 	"io"
 	"log"
 	"os"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/cspstream/streams/chanstream"
+	"github.com/cspstream/streams/internal/pyrepr"
 )
 
 func main() {
@@ -45,7 +44,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Send: %s\n", pyRepr(*msg))
+	fmt.Fprintf(out, "Send: %s\n", pyrepr.String(*msg))
 	w.WriteString(*msg)
 	if err := w.Drain(ctx); err != nil {
 		w.Abort()
@@ -56,43 +55,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		w.Abort()
 		return fmt.Errorf("echoclient: read: %w", err)
 	}
-	fmt.Fprintf(out, "Received: %s\n", pyRepr(string(data)))
+	fmt.Fprintf(out, "Received: %s\n", pyrepr.String(string(data)))
 	fmt.Fprintln(out, "Close the connection")
 	w.Close()
 	return w.WaitClosed(ctx)
-}
-
-// pyRepr quotes s as Python's repr of a str does, so the output reads as
-// the seed's: single quotes unless s holds one and no double quote;
-// backslash escapes for the quote, backslash, \t \n \r and unprintables.
-func pyRepr(s string) string {
-	quote := '\''
-	if strings.ContainsRune(s, '\'') && !strings.ContainsRune(s, '"') {
-		quote = '"'
-	}
-	var b strings.Builder
-	b.WriteRune(quote)
-	for _, r := range s {
-		switch {
-		case r == quote || r == '\\':
-			b.WriteRune('\\')
-			b.WriteRune(r)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r < 0x20 || r == 0x7f || (!unicode.IsPrint(r) && r <= 0xff):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case !unicode.IsPrint(r) && r <= 0xffff:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		case !unicode.IsPrint(r):
-			fmt.Fprintf(&b, `\U%08x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteRune(quote)
-	return b.String()
 }

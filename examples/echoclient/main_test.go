@@ -81,17 +81,3 @@ func TestEchoClientRefused(t *testing.T) {
 		t.Fatalf("run against a closed port = %v, output %q; want an error naming %s and no output", err, out.String(), addr)
 	}
 }
-
-func TestPyRepr(t *testing.T) {
-	for in, want := range map[string]string{
-		"Hello World!": `'Hello World!'`,
-		`a'b"c`:        `'a\'b"c'`,
-		"\x00\x7f\\":   `'\x00\x7f\\'`,
-		"héllo":        `'héllo'`,
-		"\u2028":       `'\u2028'`,
-	} {
-		if got := pyRepr(in); got != want {
-			t.Errorf("pyRepr(%q) = %s; want %s", in, got, want)
-		}
-	}
-}

@@ -16,6 +16,8 @@ func TestString(t *testing.T) {
 		{"안녕", `'안녕'`},
 		{"\xff", `'�'`},
 		{"\u00a0", `'\xa0'`},
+		{"héllo", `'héllo'`},
+		{"\u2028", `'\u2028'`},
 	} {
 		if got := String(tc.in); got != tc.want {
 			t.Errorf("String(%q) = %s; want %s", tc.in, got, tc.want)
