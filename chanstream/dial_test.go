@@ -25,6 +25,17 @@ import (
 // and joined when t ends.
 func echoServer(t *testing.T, addr string) net.Listener {
 	t.Helper()
+	return serveTCP(t, addr, func(c net.Conn) {
+		io.Copy(c, c)
+		c.Close()
+	})
+}
+
+// serveTCP listens on addr and runs serve on each accepted connection in a
+// goroutine of its own; the listener and every connection are closed, and
+// every serve joined, when t ends.
+func serveTCP(t *testing.T, addr string, serve func(c net.Conn)) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
@@ -46,8 +57,7 @@ func echoServer(t *testing.T, addr string) net.Listener {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				io.Copy(c, c)
-				c.Close()
+				serve(c)
 			}()
 		}
 	}()

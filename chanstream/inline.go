@@ -28,29 +28,14 @@ type rawWriter struct {
 	errno error
 }
 
+// newRawWriter returns a rawWriter for dst, or nil where dst is not a
+// plain stream socket.
 func newRawWriter(dst any) *rawWriter {
-	if !rawReadSupported {
+	conn, rc := plainSocket(dst)
+	if rc == nil {
 		return nil
 	}
-	var (
-		rc  syscall.RawConn
-		err error
-	)
-	switch c := dst.(type) {
-	case *net.TCPConn:
-		rc, err = c.SyscallConn()
-	case *net.UnixConn:
-		if c.LocalAddr().Network() != "unix" {
-			return nil
-		}
-		rc, err = c.SyscallConn()
-	default:
-		return nil
-	}
-	if err != nil {
-		return nil
-	}
-	rw := &rawWriter{conn: dst.(net.Conn), rc: rc}
+	rw := &rawWriter{conn: conn, rc: rc}
 	rw.try = rw.tryWrite
 	return rw
 }

@@ -29,30 +29,41 @@ type rawReader struct {
 // newRawReader returns a rawReader for src, or nil when src must be read
 // through its own Read.
 func newRawReader(src io.Reader) *rawReader {
-	if !rawReadSupported {
+	conn, rc := plainSocket(src)
+	if rc == nil {
 		return nil
+	}
+	rr := &rawReader{conn: conn, rc: rc}
+	rr.try = rr.tryRead
+	return rr
+}
+
+// plainSocket returns v as a connection and its RawConn when v is a plain
+// stream socket — a *net.TCPConn or a stream *net.UnixConn — that raw reads
+// and writes may use on this platform; else nil, nil.
+func plainSocket(v any) (net.Conn, syscall.RawConn) {
+	if !rawReadSupported {
+		return nil, nil
 	}
 	var (
 		rc  syscall.RawConn
 		err error
 	)
-	switch c := src.(type) {
+	switch c := v.(type) {
 	case *net.TCPConn:
 		rc, err = c.SyscallConn()
 	case *net.UnixConn:
 		if c.LocalAddr().Network() != "unix" { // unixgram, unixpacket: datagrams
-			return nil
+			return nil, nil
 		}
 		rc, err = c.SyscallConn()
 	default:
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	rr := &rawReader{conn: src.(net.Conn), rc: rc}
-	rr.try = rr.tryRead
-	return rr
+	return v.(net.Conn), rc
 }
 
 // tryRead is the RawConn.Read callback: one read into a fresh chunk;
