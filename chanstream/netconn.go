@@ -78,28 +78,6 @@ func (c *netConn) Read(p []byte) (int, error) {
 	return n, c.opError("read", err)
 }
 
-// readInto is Read that gives up, consuming nothing and returning
-// errStopped, once stop is closed. The source's error is returned as it is.
-func (r *Reader) readInto(p []byte, stop <-chan struct{}) (int, error) {
-	if !r.gate.lockUntil(stop) {
-		return 0, errStopped
-	}
-	defer r.gate.unlock()
-	for {
-		if d := r.data(); len(d) > 0 {
-			n := copy(p, d)
-			r.skip(n)
-			return n, nil
-		}
-		if r.eof {
-			return 0, r.termErr
-		}
-		if !r.waitUntil(stop) {
-			return 0, errStopped
-		}
-	}
-}
-
 func (c *netConn) Write(p []byte) (int, error) {
 	stop := c.wd.channel()
 	select {

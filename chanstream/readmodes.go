@@ -255,8 +255,18 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := r.acquire(context.Background()); err != nil {
-		return 0, err
+	n, err := r.readInto(p, nil) // a nil stop never closes: no error from it
+	if err == nil || err == io.EOF {
+		return n, err
+	}
+	return n, wrap("read", err)
+}
+
+// readInto is Read that gives up, consuming nothing and returning
+// errStopped, once stop is closed. The source's error is returned as it is.
+func (r *Reader) readInto(p []byte, stop <-chan struct{}) (int, error) {
+	if !r.gate.lockUntil(stop) {
+		return 0, errStopped
 	}
 	defer r.gate.unlock()
 	for {
@@ -266,12 +276,11 @@ func (r *Reader) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if r.eof {
-			if r.termErr == io.EOF {
-				return 0, io.EOF
-			}
-			return 0, wrap("read", r.termErr)
+			return 0, r.termErr
 		}
-		_ = r.wait(context.Background())
+		if !r.waitUntil(stop) {
+			return 0, errStopped
+		}
 	}
 }
 
