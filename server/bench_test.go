@@ -357,20 +357,21 @@ func rss() uint64 {
 	return 0
 }
 
-// raiseFDLimit raises the soft limit on open files to at least n, up to
-// the hard limit.
+// raiseFDLimit raises the soft limit on open files to the hard limit when
+// it is below n; it skips b when the hard limit is below n. (The
+// conversions: Rlimit's fields are int64 on some systems.)
 func raiseFDLimit(b *testing.B, n uint64) {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		b.Skip("no RLIMIT_NOFILE:", err)
 	}
-	if rl.Cur >= n {
+	if uint64(rl.Cur) >= n {
 		return
 	}
-	if rl.Max < n {
+	if uint64(rl.Max) < n {
 		b.Skipf("open files hard limit %d < %d", rl.Max, n)
 	}
-	rl.Cur = n
+	rl.Cur = rl.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		b.Skip("cannot raise the open files limit:", err)
 	}
