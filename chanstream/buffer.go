@@ -35,14 +35,18 @@ func (r *Reader) data() []byte {
 // or returns because Unread or FeedEOF changed something; it returns
 // ctx.Err() when ctx ends first, with the buffer as it was.
 func (r *Reader) wait(ctx context.Context) error {
-	if !r.waitUntil(ctx.Done()) {
+	if !r.waitUntil(ctx.Done(), ctx) {
 		return ctx.Err()
 	}
 	return nil
 }
 
 // waitUntil is wait that gives up, returning false, once stop is closed.
-func (r *Reader) waitUntil(stop <-chan struct{}) bool {
+// ctx is stop's ctx, or nil when stop's closer calls interrupt itself.
+func (r *Reader) waitUntil(stop <-chan struct{}, ctx context.Context) bool {
+	if rr := r.direct.Load(); rr != nil {
+		return r.readDirect(rr, stop, ctx)
+	}
 	// Fast path: a chunk is already there.
 	select {
 	case c, ok := <-r.chunks:

@@ -1,9 +1,11 @@
 package chanstream
 
 import (
+	"context"
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -14,16 +16,27 @@ import (
 // memory" asks. It is used only for plain stream sockets (*net.TCPConn,
 // a stream *net.UnixConn): a wrapper with bytes of its own (a *tls.Conn,
 // anything that buffers) must be read through its Read. Owned by the
-// reader goroutine.
+// reader goroutine, or, for a direct Reader (direct.go), by the holder of
+// the read token; interrupt is for anyone.
 type rawReader struct {
-	conn net.Conn
-	rc   syscall.RawConn
-	try  func(fd uintptr) bool // rr.tryRead, made once: a method value per Read would allocate
+	conn      net.Conn
+	rc        syscall.RawConn
+	try       func(fd uintptr) bool // rr.tryRead, made once: a method value per Read would allocate
+	interrupt func()                // rr.wake, made once
 
 	// Results of the last try.
 	c     []byte
 	n     int
 	errno error
+
+	// Direct reads: the ctx whose end interrupts the wait, watched from the
+	// first EAGAIN of a read until it returns.
+	ctx     context.Context
+	unwatch func() bool
+
+	mu          sync.Mutex // guards the fields below
+	blocking    bool       // a direct read may be waiting in the poller
+	interrupted bool       // wake set the read deadline in the past under it
 }
 
 // newRawReader returns a rawReader for src, or nil when src must be read
@@ -35,6 +48,7 @@ func newRawReader(src io.Reader) *rawReader {
 	}
 	rr := &rawReader{conn: conn, rc: rc}
 	rr.try = rr.tryRead
+	rr.interrupt = rr.wake
 	return rr
 }
 
@@ -78,6 +92,9 @@ func (rr *rawReader) tryRead(fd uintptr) bool {
 		case syscall.EAGAIN:
 			putChunk(rr.c)
 			rr.c = nil
+			if rr.ctx != nil && rr.unwatch == nil {
+				rr.unwatch = context.AfterFunc(rr.ctx, rr.interrupt)
+			}
 			return false
 		}
 		rr.n, rr.errno = n, err

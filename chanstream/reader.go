@@ -14,8 +14,10 @@ const chunkQueue = 4
 
 // Reader reads from one byte source with asyncio's read modes. A goroutine
 // of its own reads the source into pooled chunks and hands them over a
-// bounded channel; read calls take them under a token. All methods are safe
-// for concurrent use; concurrent reads are served one at a time.
+// bounded channel; read calls take them under a token. Where the source is
+// a plain socket, the read holding the token reads it instead (direct.go).
+// All methods are safe for concurrent use; concurrent reads are served one
+// at a time.
 type Reader struct {
 	// Set at construction, never changed.
 	limit  int
@@ -24,13 +26,14 @@ type Reader struct {
 	kick   chan struct{} // Unread, FeedEOF → a waiting read; cap 1, coalescing; never closed
 	fed    chan struct{} // closed once by FeedEOF; stops the reader goroutine
 	// Upgrade's hand-shake with the reader goroutine (see park).
-	parkReq chan struct{}  // Upgrade → reader goroutine; cap 1; never closed
-	parked  chan struct{}  // reader goroutine → Upgrade; cap 1; never closed
-	resume  chan io.Reader // Upgrade → parked reader goroutine: the new source; cap 1; never closed
-	src     io.Reader      // the first source; later ones arrive on resume
-	feedOne sync.Once      // guards close(fed)
-	srcErr  error          // written by the reader goroutine before it closes chunks
-	gate    gate           // the read token
+	parkReq chan struct{}             // Upgrade → reader goroutine; cap 1; never closed
+	parked  chan struct{}             // reader goroutine → Upgrade; cap 1; never closed
+	resume  chan io.Reader            // Upgrade → parked reader goroutine: the new source; cap 1; never closed
+	src     io.Reader                 // the first source; later ones arrive on resume
+	feedOne sync.Once                 // guards close(fed)
+	srcErr  error                     // written by the reader goroutine before it closes chunks
+	gate    gate                      // the read token
+	direct  atomic.Pointer[rawReader] // non-nil while there is no reader goroutine: reads read the socket (direct.go); set by New and Upgrade
 
 	// Shared counters.
 	buffered atomic.Int64 // bytes received from the source and not consumed, wherever they are
@@ -241,18 +244,24 @@ func (r *Reader) park(closed <-chan struct{}) (io.Reader, error) {
 	}
 }
 
-// finish records why the source ended and closes chunks.
-func (r *Reader) finish(err error) {
+// recordEnd records that the source ended with err and returns what reads
+// are to return after the buffered bytes (see Writer.readEnded).
+func (r *Reader) recordEnd(err error) error {
 	if r.w != nil {
 		err = r.w.readEnded(err)
 	}
-	r.srcErr = err
 	if err != io.EOF {
 		r.mu.Lock()
 		r.err = err
 		r.mu.Unlock()
 	}
 	r.ended.Store(true)
+	return err
+}
+
+// finish records why the source ended and closes chunks.
+func (r *Reader) finish(err error) {
+	r.srcErr = r.recordEnd(err)
 	r.mu.Lock()
 	if r.fedSeen { // the reading side has ended on FeedEOF: nobody takes these
 		for drained := false; !drained; {
@@ -328,6 +337,7 @@ func (r *Reader) poke() {
 	case r.kick <- struct{}{}:
 	default:
 	}
+	r.interrupt()
 }
 
 // mergeUnread moves bytes put back by Unread in front of the buffer.

@@ -52,7 +52,9 @@ func (w *Writer) Upgrade(ctx context.Context,
 	}
 	if err := ctx.Err(); err != nil {
 		// Ended while parking: go on as before; the chunks gathered stay buffered.
-		r.resume <- conn
+		if r.direct.Load() == nil {
+			r.resume <- conn
+		}
 		_ = w.release(nil)
 		return err
 	}
@@ -65,7 +67,9 @@ func (w *Writer) Upgrade(ctx context.Context,
 		w.Abort()
 		return fmt.Errorf("chanstream: upgrade: %w", err)
 	}
-	r.resume <- nc // cap 1: never blocks, even if the goroutine has gone
+	if r.direct.Load() == nil {
+		r.resume <- nc // cap 1: never blocks, even if the goroutine has gone
+	}
 	if err := w.release(nc); err != nil {
 		return wrap("upgrade", err)
 	}
@@ -115,19 +119,24 @@ func (w *Writer) upgradableLocked() error {
 // release returns ErrClosed.
 func (w *Writer) release(nc net.Conn) error {
 	w.mu.Lock()
+	closed := w.state == stateAborted // Abort closes the channel just after
 	select {
 	case <-w.closed:
+		closed = true
+	default:
+	}
+	if closed {
 		w.held = false
 		w.mu.Unlock()
 		if nc != nil {
 			_ = nc.Close()
 		}
 		return ErrClosed
-	default:
 	}
 	if nc != nil {
 		w.conn, w.dst = nc, nc
 		w.raw = newRawWriter(nc)
+		w.r.readOn(nc)
 	}
 	w.held = false
 	w.mu.Unlock()
@@ -143,6 +152,9 @@ func (w *Writer) release(nc net.Conn) error {
 func (r *Reader) parkGoroutine(conn net.Conn) error {
 	if r.eof {
 		return r.endedErr()
+	}
+	if r.direct.Load() != nil {
+		return nil // no goroutine: the token holder is the only reader
 	}
 	r.parkReq <- struct{}{}
 	if err := conn.SetReadDeadline(time.Unix(1, 0)); err != nil {
@@ -187,4 +199,22 @@ func (r *Reader) endedErr() error {
 		return ErrClosed
 	}
 	return fmt.Errorf("source ended: %w", r.termErr)
+}
+
+// readOn moves a direct Reader to nc, the connection Upgrade's fn returned:
+// direct again where nc is a plain socket, else a reader goroutine reads
+// it. A Reader with a goroutine got nc on resume. w.mu is held and the
+// stream is not closed, so a new goroutine joins the group before the
+// writer goroutine can wait for it.
+func (r *Reader) readOn(nc net.Conn) {
+	if r.direct.Load() == nil {
+		return
+	}
+	if rr := newRawReader(nc); rr != nil {
+		r.direct.Store(rr)
+		return
+	}
+	r.src = nc
+	r.direct.Store(nil)
+	r.w.group.Go(r.readLoop)
 }

@@ -85,7 +85,11 @@ func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 	w.raw = newRawWriter(conn)
 	w.inlAt = -1
 	w.r = newReader(conn, c, w)
-	w.group.Go(w.r.readLoop)
+	if rr := newRawReader(conn); rr != nil {
+		w.r.direct.Store(rr) // no reader goroutine: reads read the socket
+	} else {
+		w.group.Go(w.r.readLoop)
+	}
 	return w.r, w
 }
 
