@@ -43,10 +43,19 @@ func (r *Reader) wait(ctx context.Context) error {
 
 // waitUntil is wait that gives up, returning false, once stop is closed.
 // ctx is stop's ctx, or nil when stop's closer calls interrupt itself.
+// It is small enough to inline: a direct read waits in the poller with as
+// few frames under it as can be, so that an idle connection's goroutine
+// keeps the smallest stack.
 func (r *Reader) waitUntil(stop <-chan struct{}, ctx context.Context) bool {
 	if rr := r.direct.Load(); rr != nil {
 		return r.readDirect(rr, stop, ctx)
 	}
+	return r.waitChunk(stop)
+}
+
+// waitChunk is waitUntil for a Reader with a reader goroutine: it takes the
+// next chunk from the channel.
+func (r *Reader) waitChunk(stop <-chan struct{}) bool {
 	// Fast path: a chunk is already there.
 	select {
 	case c, ok := <-r.chunks:

@@ -112,18 +112,29 @@ func (rr *rawReader) read() ([]byte, int, error) {
 	if err != nil {
 		// Closed, or the read deadline passed (Upgrade's park): the conn's
 		// own Read reports it as usual, without reading.
-		if c == nil {
-			c = getChunk()
-		}
-		n, err := rr.conn.Read(c)
-		return c, n, err
+		return rr.connRead(c)
 	}
 	if errno != nil {
-		return c, 0, &net.OpError{Op: "read", Net: rr.conn.LocalAddr().Network(),
-			Source: rr.conn.LocalAddr(), Addr: rr.conn.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
+		return c, 0, rr.readError(errno)
 	}
 	if n == 0 {
 		return c, 0, io.EOF
 	}
 	return c, n, nil
+}
+
+// connRead reads c, or a fresh chunk when c is nil, with the conn's own
+// Read. Out of line, as readError: read stays a small frame.
+func (rr *rawReader) connRead(c []byte) ([]byte, int, error) {
+	if c == nil {
+		c = getChunk()
+	}
+	n, err := rr.conn.Read(c)
+	return c, n, err
+}
+
+// readError is errno as net.Conn's Read reports it.
+func (rr *rawReader) readError(errno error) error {
+	return &net.OpError{Op: "read", Net: rr.conn.LocalAddr().Network(),
+		Source: rr.conn.LocalAddr(), Addr: rr.conn.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -247,6 +248,7 @@ func TestInlineWriteOnlyWhenAnswering(t *testing.T) {
 		write("x") // no read between: queued
 	}
 	readBack(5 + 50)
+	writerIdle(t, w) // the goroutine that wrote them has given the token back
 	if inlined != 1 {
 		t.Fatalf("%d inline writes for a first Write and 50 with no read between; want 1", inlined)
 	}
@@ -281,5 +283,25 @@ func TestInlineWriteOnlyWhenAnswering(t *testing.T) {
 	readBack(1)
 	if inlined != 2 {
 		t.Fatalf("%d inline writes answering with input still buffered; want 2 (queued)", inlined)
+	}
+}
+
+// writerIdle waits until no writer goroutine runs: the write token is
+// free. The goroutine returns just after its last write, so a test that
+// has seen the bytes arrive waits here for the token.
+func writerIdle(t *testing.T, w *Writer) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w.mu.Lock()
+		running := w.running
+		w.mu.Unlock()
+		if !running {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer goroutine is still running")
+		}
+		runtime.Gosched()
 	}
 }

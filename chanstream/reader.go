@@ -20,20 +20,24 @@ const chunkQueue = 4
 // at a time.
 type Reader struct {
 	// Set at construction, never changed.
-	limit  int
-	w      *Writer       // the Writer of the same connection; nil for NewReader
-	chunks chan []byte   // reader goroutine → token holder; cap chunkQueue; closed by the reader goroutine as it exits
-	kick   chan struct{} // Unread, FeedEOF → a waiting read; cap 1, coalescing; never closed
-	fed    chan struct{} // closed once by FeedEOF; stops the reader goroutine
+	limit   int
+	w       *Writer       // the Writer of the same connection; nil for NewReader
+	fed     chan struct{} // closed once by FeedEOF; stops the reader goroutine
+	feedOne sync.Once     // guards close(fed)
+	gate    gate          // the read token
+
+	// How the source is read: direct (direct.go), or by a reader goroutine.
+	// direct is set by New and cleared by Upgrade (readOn), which first
+	// makes the goroutine's channels (withGoroutine) and sets src.
+	direct atomic.Pointer[rawReader] // non-nil while reads read the socket themselves
+	src    io.Reader                 // the first source; later ones arrive on resume
+	chunks chan []byte               // reader goroutine → token holder; cap chunkQueue; closed by the reader goroutine as it exits
+	kick   chan struct{}             // Unread, FeedEOF → a waiting read; cap 1, coalescing; never closed
+	srcErr error                     // written by the reader goroutine before it closes chunks
 	// Upgrade's hand-shake with the reader goroutine (see park).
-	parkReq chan struct{}             // Upgrade → reader goroutine; cap 1; never closed
-	parked  chan struct{}             // reader goroutine → Upgrade; cap 1; never closed
-	resume  chan io.Reader            // Upgrade → parked reader goroutine: the new source; cap 1; never closed
-	src     io.Reader                 // the first source; later ones arrive on resume
-	feedOne sync.Once                 // guards close(fed)
-	srcErr  error                     // written by the reader goroutine before it closes chunks
-	gate    gate                      // the read token
-	direct  atomic.Pointer[rawReader] // non-nil while there is no reader goroutine: reads read the socket (direct.go); set by New and Upgrade
+	parkReq chan struct{}  // Upgrade → reader goroutine; cap 1; never closed
+	parked  chan struct{}  // reader goroutine → Upgrade; cap 1; never closed
+	resume  chan io.Reader // Upgrade → parked reader goroutine: the new source; cap 1; never closed
 
 	// Shared counters.
 	buffered atomic.Int64 // bytes received from the source and not consumed, wherever they are
@@ -64,23 +68,29 @@ type Reader struct {
 func NewReader(src io.Reader, opts ...Option) *Reader {
 	c := mustConfig(opts)
 	r := newReader(src, c, nil)
+	r.withGoroutine()
 	go r.readLoop()
 	return r
 }
 
 func newReader(src io.Reader, c *config, w *Writer) *Reader {
 	return &Reader{
-		limit:   c.limit,
-		w:       w,
-		src:     src,
-		chunks:  make(chan []byte, chunkQueue),
-		kick:    make(chan struct{}, 1),
-		fed:     make(chan struct{}),
-		parkReq: make(chan struct{}, 1),
-		parked:  make(chan struct{}, 1),
-		resume:  make(chan io.Reader, 1),
-		gate:    newGate(),
+		limit: c.limit,
+		w:     w,
+		src:   src,
+		fed:   make(chan struct{}),
+		gate:  newGate(),
 	}
+}
+
+// withGoroutine makes the channels a reader goroutine works with; called
+// before it starts, and before a direct Reader's direct is cleared.
+func (r *Reader) withGoroutine() {
+	r.chunks = make(chan []byte, chunkQueue)
+	r.kick = make(chan struct{}, 1)
+	r.parkReq = make(chan struct{}, 1)
+	r.parked = make(chan struct{}, 1)
+	r.resume = make(chan io.Reader, 1)
 }
 
 // closedCh is the stream's closed channel, or nil (never ready) without one.
@@ -333,11 +343,14 @@ func (r *Reader) Unread(p []byte) {
 
 // poke wakes a read waiting for data, if any.
 func (r *Reader) poke() {
+	if rr := r.direct.Load(); rr != nil {
+		rr.wake()
+		return
+	}
 	select {
 	case r.kick <- struct{}{}:
 	default:
 	}
-	r.interrupt()
 }
 
 // mergeUnread moves bytes put back by Unread in front of the buffer.

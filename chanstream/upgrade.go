@@ -215,6 +215,7 @@ func (r *Reader) readOn(nc net.Conn) {
 		return
 	}
 	r.src = nc
+	r.withGoroutine()
 	r.direct.Store(nil)
 	r.w.group.Go(r.readLoop)
 }

@@ -88,6 +88,7 @@ func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 	if rr := newRawReader(conn); rr != nil {
 		w.r.direct.Store(rr) // no reader goroutine: reads read the socket
 	} else {
+		w.r.withGoroutine()
 		w.group.Go(w.r.readLoop)
 	}
 	return w.r, w

@@ -39,13 +39,31 @@ func (s *Server) serve(nc net.Conn) {
 }
 
 // run is the connection's goroutine: TLS handshake, stream, handler, close.
-// It returns when the stream has closed.
+// It returns when the stream has closed. Its frames, and handle's, are kept
+// small — the handshake and the logging are out of line — because the
+// handler blocks on top of them for the life of the connection, and an idle
+// connection's cost is mostly this goroutine's stack.
 func (c *conn) run() {
-	s := c.s
-	defer s.untrack(c)
-	ctx, cancel := context.WithCancel(s.baseCtx)
+	defer c.s.untrack(c)
+	ctx, cancel := context.WithCancel(c.s.baseCtx)
 	defer cancel()
+	r, w := c.open(ctx, cancel)
+	if w == nil {
+		return
+	}
+	c.handle(ctx, r, w)
+	cancel()
+	<-w.Done() // the graceful close's flush; AbortClients ends it early
+}
 
+// open makes the stream: after the TLS handshake when the server has TLS.
+// The handler's ctx, ended by cancel, also ends when the connection closes;
+// AfterClose does it without a goroutine per idle connection. It returns
+// nils when the handshake failed, with the connection closed.
+//
+//go:noinline
+func (c *conn) open(ctx context.Context, cancel context.CancelFunc) (*chanstream.Reader, *chanstream.Writer) {
+	s := c.s
 	nc := c.nc
 	if s.cfg.tls != nil {
 		tc := tls.Server(nc, s.cfg.tls)
@@ -55,40 +73,46 @@ func (c *conn) run() {
 		if err != nil {
 			s.cfg.logger.Info("server: TLS handshake", "remote", nc.RemoteAddr(), "err", err)
 			nc.Close()
-			return
+			return nil, nil
 		}
 		nc = tc
 	}
 	r, w := chanstream.New(nc, s.streamOpts...)
 	c.w.Store(w)
-
-	// The handler's ctx also ends when its connection closes; AfterClose
-	// does it without a goroutine per idle connection.
 	w.AfterClose(cancel)
-	c.handle(ctx, r, w)
-	cancel()
-	<-w.Done() // the graceful close's flush; AbortClients ends it early
+	return r, w
 }
 
 // handle runs the handler and closes the stream after it: gracefully when
 // it returns, at once when it panics.
 func (c *conn) handle(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) {
-	s := c.s
-	defer func() {
-		if v := recover(); v != nil {
-			s.cfg.logger.Error("server: handler panic", "remote", c.nc.RemoteAddr(), "panic", v, "stack", string(debug.Stack()))
-			w.Abort()
-		}
-	}()
-	err := s.h(ctx, r, w)
-	switch {
-	case err == nil || err == io.EOF: // a handler may pass on the EOF that ended it
-	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		s.cfg.logger.Debug("server: handler ended by its context", "remote", c.nc.RemoteAddr(), "err", err)
-	default:
-		s.cfg.logger.Error("server: handler", "remote", c.nc.RemoteAddr(), "err", err)
+	defer c.recover(w)
+	err := c.s.h(ctx, r, w)
+	if err != nil && err != io.EOF { // a handler may pass on the EOF that ended it
+		c.logEnd(ctx, err)
 	}
 	w.Close()
+}
+
+// recover aborts the stream after a handler's panic, and logs it with its
+// stack. Deferred by handle.
+func (c *conn) recover(w *chanstream.Writer) {
+	if v := recover(); v != nil {
+		c.s.cfg.logger.Error("server: handler panic", "remote", c.nc.RemoteAddr(), "panic", v, "stack", string(debug.Stack()))
+		w.Abort()
+	}
+}
+
+// logEnd logs the error a handler returned: at debug level when its ctx
+// ended it.
+//
+//go:noinline
+func (c *conn) logEnd(ctx context.Context, err error) {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		c.s.cfg.logger.Debug("server: handler ended by its context", "remote", c.nc.RemoteAddr(), "err", err)
+		return
+	}
+	c.s.cfg.logger.Error("server: handler", "remote", c.nc.RemoteAddr(), "err", err)
 }
 
 // close closes the connection gracefully, or at once during a handshake.

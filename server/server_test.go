@@ -255,10 +255,20 @@ func TestShutdownAbortsStubbornHandler(t *testing.T) {
 	}
 }
 
+// TestHandlerContextEndsWhenConnectionCloses: a reset met by a read —
+// here one the handler left running in a goroutine of its own while it
+// waits on its ctx alone — ends the stream, and with it the handler's ctx.
+// (A peer's going away is seen by a read or a write, as with a net.Conn;
+// the stream has no goroutine watching an idle socket.)
 func TestHandlerContextEndsWhenConnectionCloses(t *testing.T) {
 	started := make(chan struct{})
 	ended := make(chan error, 1)
+	readErr := make(chan error, 1)
 	srv := start(t, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
+		go func() {
+			_, err := r.ReadUpTo(context.Background(), 1) // not the handler's ctx: only the connection ends it
+			readErr <- err
+		}()
 		close(started)
 		<-ctx.Done() // only the connection's end can wake this
 		ended <- ctx.Err()
@@ -275,6 +285,9 @@ func TestHandlerContextEndsWhenConnectionCloses(t *testing.T) {
 		}
 	case <-time.After(watchdog):
 		t.Fatal("handler ctx did not end when its connection closed")
+	}
+	if err := <-readErr; !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read = %v; want the reset", err)
 	}
 }
 
