@@ -35,11 +35,15 @@ func (w *Writer) AfterClose(f func()) (stop func() bool) {
 	}
 }
 
-// runAfterClose starts every AfterClose function; done is closed. Called
-// once, by the writer goroutine that ended the stream.
-func (w *Writer) runAfterClose() {
+// end marks the stream ended — every goroutine of it has returned — closes
+// Done's channel and starts every AfterClose function. Called once, by the
+// writer goroutine that ended the stream.
+func (w *Writer) end() {
 	w.mu.Lock()
 	w.ended = true
+	if w.done != nil {
+		close(w.done) // the only closer, with Done
+	}
 	fs := w.afters
 	w.afters = nil
 	w.mu.Unlock()

@@ -84,12 +84,12 @@ func (r *Reader) readDirect(rr *rawReader, stop <-chan struct{}, ctx context.Con
 	for {
 		rr.begin(ctx)
 		// Look after begin: a change made from now on interrupts the read.
-		if r.pending.Load() || isClosedChan(r.fed) || isClosedChan(stop) {
+		if r.pending.Load() || r.fedEOF.Load() || isClosedChan(stop) {
 			rr.end()
 			switch {
 			case r.pending.Load():
 				return true
-			case isClosedChan(r.fed):
+			case r.fedEOF.Load():
 				r.endFed()
 				return true
 			}
@@ -97,7 +97,7 @@ func (r *Reader) readDirect(rr *rawReader, stop <-chan struct{}, ctx context.Con
 		}
 		c, n, err := rr.read()
 		interrupted := rr.end()
-		if n > 0 && !isClosedChan(r.fed) { // bytes read after FeedEOF are discarded
+		if n > 0 && !r.fedEOF.Load() { // bytes read after FeedEOF are discarded
 			r.buffered.Add(int64(n))
 			r.absorb(c[:n], true)
 		} else {

@@ -8,14 +8,13 @@ import (
 // gate is the read token: holding it means owning the Reader's buffer.
 // Its uncontended path is one compare-and-swap to take and one store to
 // give back; a waiter blocks in a select on wake and its ctx, so waiting
-// can be abandoned.
+// can be abandoned. wake is made by the first waiter: a stream whose reads
+// never overlap never has one.
 type gate struct {
 	held    atomic.Bool
 	waiters atomic.Int32
-	wake    chan struct{} // unlock → one waiter; cap 1 so wake-ups coalesce; never closed
+	wake    atomic.Pointer[chan struct{}] // unlock → one waiter; cap 1 so wake-ups coalesce; never closed
 }
-
-func newGate() gate { return gate{wake: make(chan struct{}, 1)} }
 
 func (g *gate) tryLock() bool { return g.held.CompareAndSwap(false, true) }
 
@@ -33,8 +32,18 @@ func (g *gate) lockUntil(stop <-chan struct{}) bool {
 	if g.tryLock() {
 		return true
 	}
+	wake := g.wake.Load()
+	if wake == nil {
+		ch := make(chan struct{}, 1)
+		if !g.wake.CompareAndSwap(nil, &ch) {
+			wake = g.wake.Load() // another waiter made it
+		} else {
+			wake = &ch
+		}
+	}
 	// Count ourselves before the retry: an unlock that happens after our
-	// failed tryLock then sees a waiter and leaves a wake-up in the channel.
+	// failed tryLock then sees a waiter, and wake, and leaves a wake-up in
+	// the channel.
 	g.waiters.Add(1)
 	defer g.waiters.Add(-1)
 	for {
@@ -42,7 +51,7 @@ func (g *gate) lockUntil(stop <-chan struct{}) bool {
 			return true
 		}
 		select {
-		case <-g.wake:
+		case <-*wake:
 		case <-stop:
 			return false
 		}
@@ -53,7 +62,7 @@ func (g *gate) unlock() {
 	g.held.Store(false)
 	if g.waiters.Load() > 0 {
 		select {
-		case g.wake <- struct{}{}:
+		case *g.wake.Load() <- struct{}{}:
 		default: // a wake-up is already pending
 		}
 	}

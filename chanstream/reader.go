@@ -20,17 +20,16 @@ const chunkQueue = 4
 // at a time.
 type Reader struct {
 	// Set at construction, never changed.
-	limit   int
-	w       *Writer       // the Writer of the same connection; nil for NewReader
-	fed     chan struct{} // closed once by FeedEOF; stops the reader goroutine
-	feedOne sync.Once     // guards close(fed)
-	gate    gate          // the read token
+	limit int
+	w     *Writer // the Writer of the same connection; nil for NewReader
+	gate  gate    // the read token
 
 	// How the source is read: direct (direct.go), or by a reader goroutine.
 	// direct is set by New and cleared by Upgrade (readOn), which first
 	// makes the goroutine's channels (withGoroutine) and sets src.
 	direct atomic.Pointer[rawReader] // non-nil while reads read the socket themselves
 	src    io.Reader                 // the first source; later ones arrive on resume
+	fed    chan struct{}             // closed by FeedEOF, under mu (by withGoroutine if FeedEOF came first); stops the reader goroutine
 	chunks chan []byte               // reader goroutine → token holder; cap chunkQueue; closed by the reader goroutine as it exits
 	kick   chan struct{}             // Unread, FeedEOF → a waiting read; cap 1, coalescing; never closed
 	srcErr error                     // written by the reader goroutine before it closes chunks
@@ -43,6 +42,7 @@ type Reader struct {
 	buffered atomic.Int64 // bytes received from the source and not consumed, wherever they are
 	want     atomic.Int64 // bytes the read in progress needs buffered (ReadExactly n; MaxInt64 for ReadAll)
 	ended    atomic.Bool  // the source ended (EOF, error, close) or FeedEOF was called
+	fedEOF   atomic.Bool  // FeedEOF was called; set under mu
 	pending  atomic.Bool  // unread holds bytes
 	paused   atomic.Bool  // the reader goroutine waits on unpause
 	consumed atomic.Int64 // bytes consumed by reads, ever (for Write's inline heuristic)
@@ -78,14 +78,18 @@ func newReader(src io.Reader, c *config, w *Writer) *Reader {
 		limit: c.limit,
 		w:     w,
 		src:   src,
-		fed:   make(chan struct{}),
-		gate:  newGate(),
 	}
 }
 
 // withGoroutine makes the channels a reader goroutine works with; called
 // before it starts, and before a direct Reader's direct is cleared.
 func (r *Reader) withGoroutine() {
+	r.mu.Lock()
+	r.fed = make(chan struct{})
+	if r.fedEOF.Load() {
+		close(r.fed)
+	}
+	r.mu.Unlock()
 	r.chunks = make(chan []byte, chunkQueue)
 	r.kick = make(chan struct{}, 1)
 	r.parkReq = make(chan struct{}, 1)
@@ -319,10 +323,15 @@ func (r *Reader) AtEOF() bool { return r.ended.Load() && r.buffered.Load() == 0 
 // return what is buffered, then io.EOF. The reader goroutine stops; bytes
 // the source delivers after FeedEOF are discarded. It does not block.
 func (r *Reader) FeedEOF() {
-	r.feedOne.Do(func() {
+	r.mu.Lock()
+	if !r.fedEOF.Load() {
+		r.fedEOF.Store(true)
 		r.ended.Store(true)
-		close(r.fed) // the only closer
-	})
+		if r.fed != nil {
+			close(r.fed)
+		}
+	}
+	r.mu.Unlock()
 	r.poke()
 }
 

@@ -19,8 +19,7 @@ func (w *Writer) run() {
 			return // poke starts the next run
 		case stepEnd:
 			_ = w.group.Wait()
-			close(w.done) // the only closer
-			w.runAfterClose()
+			w.end()
 			return
 		}
 	}

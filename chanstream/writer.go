@@ -24,7 +24,6 @@ type Writer struct {
 	tlsConfig  *tls.Config   // the config OpenConnection used, for ExtraInfo; nil otherwise
 	closed     chan struct{} // closed once by closeNow, before the connection is closed; every blocking select watches it
 	closeOnce  sync.Once     // guards closeNow
-	done       chan struct{} // closed by the writer goroutine when every goroutine of the stream has returned
 	group      errgroup.Group
 
 	// Owned by the writer goroutine.
@@ -59,9 +58,10 @@ type Writer struct {
 	inline bool       // an inline Write holds the write token and is writing
 	inlAt  int64      // r.consumed at the last inline write; -1 before the first
 
-	// Also guarded by mu: AfterClose.
-	ended  bool         // done is closed: AfterClose starts its function at once
-	afters []*afterFunc // registrations, started when done closes
+	// Also guarded by mu: the end (afterclose.go).
+	ended  bool          // every goroutine of the stream has returned
+	done   chan struct{} // Done's channel, made by its first call; closed once ended
+	afters []*afterFunc  // AfterClose registrations, started once ended
 }
 
 type writeState uint8
@@ -108,7 +108,6 @@ func newWriter(dst io.Writer, c *config) *Writer {
 		serverSide: c.serverSide,
 		tlsConfig:  c.tls,
 		closed:     make(chan struct{}),
-		done:       make(chan struct{}),
 		dst:        dst,
 		high:       c.high,
 		low:        c.low,
@@ -341,7 +340,7 @@ func (w *Writer) IsClosing() bool {
 // closed, whatever ended the stream.
 func (w *Writer) WaitClosed(ctx context.Context) error {
 	select {
-	case <-w.done:
+	case <-w.Done():
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -349,7 +348,17 @@ func (w *Writer) WaitClosed(ctx context.Context) error {
 }
 
 // Done returns a channel that is closed when WaitClosed would return nil.
-func (w *Writer) Done() <-chan struct{} { return w.done }
+func (w *Writer) Done() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done == nil { // made on demand: most streams never ask
+		w.done = make(chan struct{})
+		if w.ended {
+			close(w.done)
+		}
+	}
+	return w.done
+}
 
 // closeNow closes the connection once, recording cause as the stream's
 // failure when it is the first. The closed channel is closed before the
