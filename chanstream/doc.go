@@ -31,12 +31,29 @@
 //
 // # Goroutines
 //
-// Each connection has one reader goroutine, the only code that reads the
-// connection, and a writer goroutine, which writes it. The reader goroutine
-// hands chunks to the Reader over a bounded channel; the writer goroutine
-// takes everything Write queued and writes it with one writev. The writer
-// goroutine runs only while there is something to write or a close to
-// carry out: Write starts it, and it returns once the queue is empty.
+// A stream over a plain TCP or Unix stream socket has no reader goroutine:
+// the read that needs bytes reads the socket itself, with one read(2) into
+// a pooled 32 KiB chunk, and when the socket is empty waits in the
+// runtime's poller as net.Conn's Read does — without the chunk. Its ctx, a
+// NetConn deadline, Unread and FeedEOF end such a wait at once, by setting
+// a read deadline in the past on the socket (the read clears it before it
+// returns). So a message costs no goroutine hand-off, and an idle
+// connection costs no goroutine and no buffer. Over anything else — TLS, a
+// pipe, a file, NewReader's io.Reader — whose Read cannot be interrupted
+// that way, one reader goroutine reads the source and hands chunks to the
+// Reader over a bounded channel; Upgrade moves a stream to it when the
+// connection it returns is not a plain socket.
+//
+// A consequence, as with a net.Conn: a peer that resets or goes away is
+// noticed by the next read or write, not while nobody reads a socket
+// stream. A handler that waits on other things and must learn of it at
+// once can keep a read pending — a [Reader.ReadUpTo] in a goroutine of its
+// own, or a pipeline source.
+//
+// A writer goroutine writes the connection. It takes everything Write
+// queued and writes it with one writev. It runs only while there is
+// something to write or a close to carry out: Write starts it, and it
+// returns once the queue is empty.
 //
 // The write side has one owner at a time, and a token says which: the
 // writer goroutine, or — over a plain TCP or Unix socket — a Write that
@@ -47,10 +64,11 @@
 // hand-off; runs of Writes are still batched into one writev, and Write
 // still never waits for the network.
 //
-// Both goroutines end after [Writer.Close] or [Writer.Abort], or when the
-// connection fails; [Writer.Done] is closed, and [Writer.WaitClosed]
-// returns, once both have returned. A [NewReader]'s goroutine ends when its
-// source returns EOF or an error, or after [Reader.FeedEOF].
+// The stream's goroutines end after [Writer.Close] or [Writer.Abort], or
+// when the connection fails; [Writer.Done] is closed, and
+// [Writer.WaitClosed] returns, once they have returned. A [NewReader]'s
+// goroutine ends when its source returns EOF or an error, or after
+// [Reader.FeedEOF].
 //
 // # Cancellation
 //
@@ -70,15 +88,16 @@
 // # Memory
 //
 // A Reader holds at most 2×limit ([WithLimit], default [DefaultLimit]) plus
-// one read chunk of unread data — max(2×limit, n) during a ReadExactly(n) —
-// then its goroutine stops reading the connection, so the kernel's window
-// closes and the peer slows down, as asyncio pauses its transport; it reads
-// again once the application has read down to the limit. The Reader's own
-// buffer goes back to the pool as soon as it is emptied, and so do the
-// write queue's chunks once written. Over a plain TCP or Unix stream socket
-// the reader goroutine waits for the socket to be readable before it takes
-// a 32 KiB chunk, so an idle connection holds no buffer at all; over other
-// sources (TLS, pipes, files) it holds one chunk while it waits in Read.
+// one read chunk of unread data — max(2×limit, n) during a ReadExactly(n).
+// A direct Reader reads the socket only when a read needs more bytes, so
+// unread bytes wait in the kernel and its window closes; a reader goroutine
+// stops reading at that bound, as asyncio pauses its transport, and reads
+// again once the application has read down to the limit. Either way a slow
+// reader slows the peer. The Reader's own buffer goes back to the pool as
+// soon as it is emptied, and so do the write queue's chunks once written.
+// A chunk is taken only when the socket has bytes to give, so an idle
+// connection holds no buffer at all; a reader goroutine over other sources
+// (TLS, pipes, files) holds one chunk while it waits in Read.
 // Returned slices are the caller's: nothing is reused under them. The
 // write queue is unbounded, as asyncio's is: [Writer.Drain] (and
 // [Writer.ReadFrom], which drains as it goes) keep it near the high

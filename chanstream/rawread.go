@@ -95,12 +95,19 @@ func (rr *rawReader) tryRead(fd uintptr) bool {
 			if rr.ctx != nil && rr.unwatch == nil {
 				rr.unwatch = context.AfterFunc(rr.ctx, rr.interrupt)
 			}
+			if testHookDirectWait != nil {
+				testHookDirectWait()
+			}
 			return false
 		}
 		rr.n, rr.errno = n, err
 		return true
 	}
 }
+
+// testHookDirectWait, when set by a test, runs when a read found the socket
+// empty and is about to wait in the poller.
+var testHookDirectWait func()
 
 // read waits until the socket is readable, then reads one chunk. It
 // returns the chunk (the caller gives it back), the bytes read, and io.EOF

@@ -320,7 +320,7 @@ func (r *Reader) Limit() int { return r.limit }
 func (r *Reader) AtEOF() bool { return r.ended.Load() && r.buffered.Load() == 0 }
 
 // FeedEOF ends the stream now, as if the source had reached EOF: reads
-// return what is buffered, then io.EOF. The reader goroutine stops; bytes
+// return what is buffered, then io.EOF. A reader goroutine stops; bytes
 // the source delivers after FeedEOF are discarded. It does not block.
 func (r *Reader) FeedEOF() {
 	r.mu.Lock()

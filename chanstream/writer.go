@@ -74,9 +74,12 @@ const (
 )
 
 // New adopts conn — asyncio's sock= — and returns its Reader and Writer.
-// It starts the reader and writer goroutines, which end after Close or
-// Abort, or when the connection fails; Done and WaitClosed report it. The
-// stream owns conn from now on. An invalid option (WithLimit ≤ 0, bad
+// Over a plain TCP or Unix stream socket it starts no goroutine: reads read
+// the socket themselves, and the writer goroutine runs while there is
+// something to write. Over anything else (a *tls.Conn, a net.Pipe) it
+// starts a reader goroutine too. They end after Close or Abort, or when the
+// connection fails; Done and WaitClosed report it. The stream owns conn
+// from now on. An invalid option (WithLimit ≤ 0, bad
 // watermarks) panics with an error wrapping ErrInvalidArgument.
 func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 	c := mustConfig(opts)

@@ -17,11 +17,13 @@
 // # Goroutines
 //
 // One accept loop per listening socket, and per connection the handler's
-// goroutine (which also runs the TLS handshake, and after the handler
-// returns waits for the graceful close), a small goroutine that ends the
-// handler's ctx when the connection closes, and the stream's own reader and
-// writer goroutines. Accept loops and connection goroutines run in one
-// errgroup; [Server.Done] is closed when it is finished after Close.
+// goroutine, which also runs the TLS handshake, reads the socket itself
+// (chanstream's direct reads, over TCP and Unix sockets), and after the
+// handler returns waits for the graceful close. The stream adds a writer
+// goroutine only while it has bytes to write, and over TLS a reader
+// goroutine. An idle plain connection is one parked goroutine. Accept loops
+// and connection goroutines run in one errgroup; [Server.Done] is closed
+// when it is finished after Close.
 //
 // # Lifecycle
 //

@@ -1,0 +1,265 @@
+package chanstream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// directPair returns a stream made by New over a plain TCP socket — a
+// direct Reader, with no reader goroutine — and the socket's peer.
+func directPair(t *testing.T) (*Reader, *Writer, *net.TCPConn) {
+	t.Helper()
+	if !rawReadSupported {
+		t.Skip("no raw reads on this platform: every Reader has a goroutine")
+	}
+	peer, c := rawPair(t)
+	r, w := New(c)
+	t.Cleanup(func() {
+		_ = w.Abort()
+		<-w.Done()
+	})
+	if r.direct.Load() == nil {
+		t.Fatal("New over a TCP socket made a Reader with a goroutine; want a direct one")
+	}
+	return r, w, peer
+}
+
+// waitingRead starts ReadUpTo(ctx, 64) in a goroutine and returns once it
+// is about to wait in the poller on an empty socket, with a channel that
+// gets its result.
+func waitingRead(t *testing.T, ctx context.Context, r *Reader) <-chan readResult {
+	t.Helper()
+	waiting := make(chan struct{}, 1)
+	testHookDirectWait = func() {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	}
+	t.Cleanup(func() { testHookDirectWait = nil })
+	res := make(chan readResult, 1)
+	go func() {
+		b, err := r.ReadUpTo(ctx, 64)
+		res <- readResult{b, err}
+	}()
+	select {
+	case <-waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read never waited")
+	}
+	return res
+}
+
+type readResult struct {
+	b   []byte
+	err error
+}
+
+func recvResult(t *testing.T, res <-chan readResult) readResult {
+	t.Helper()
+	select {
+	case got := <-res:
+		return got
+	case <-time.After(10 * time.Second):
+		t.Fatal("a waiting direct read was not woken")
+		return readResult{}
+	}
+}
+
+// TestDirectReadIsWoken: each thing that may end a direct read's wait in
+// the poller does, and the stream goes on reading afterwards: the past
+// read deadline that woke it is gone.
+func TestDirectReadIsWoken(t *testing.T) {
+	t.Run("unread", func(t *testing.T) {
+		r, _, peer := directPair(t)
+		res := waitingRead(t, context.Background(), r)
+		r.Unread([]byte("back"))
+		if got := recvResult(t, res); string(got.b) != "back" || got.err != nil {
+			t.Fatalf("ReadUpTo = %q, %v; want %q, nil", got.b, got.err, "back")
+		}
+		goesOn(t, r, peer)
+	})
+	t.Run("ctx", func(t *testing.T) {
+		r, _, peer := directPair(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		res := waitingRead(t, ctx, r)
+		cancel()
+		if got := recvResult(t, res); got.b != nil || got.err != context.Canceled {
+			t.Fatalf("ReadUpTo = %q, %v; want nil, context.Canceled", got.b, got.err)
+		}
+		goesOn(t, r, peer)
+	})
+	t.Run("netconn-deadline", func(t *testing.T) {
+		r, w, peer := directPair(t)
+		nc := NetConn(r, w)
+		if err := nc.SetReadDeadline(time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		res := make(chan error, 1)
+		waiting := make(chan struct{}, 1)
+		testHookDirectWait = func() {
+			select {
+			case waiting <- struct{}{}:
+			default:
+			}
+		}
+		t.Cleanup(func() { testHookDirectWait = nil })
+		go func() {
+			_, err := nc.Read(make([]byte, 64))
+			res <- err
+		}()
+		<-waiting
+		if err := nc.SetReadDeadline(time.Unix(1, 0)); err != nil { // moved into the past: wakes the Read
+			t.Fatal(err)
+		}
+		select {
+		case err := <-res:
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("Read = %v; want os.ErrDeadlineExceeded", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a NetConn deadline did not wake the direct read")
+		}
+		if err := nc.SetReadDeadline(time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		goesOn(t, r, peer)
+	})
+	t.Run("feedeof", func(t *testing.T) {
+		r, _, peer := directPair(t)
+		res := waitingRead(t, context.Background(), r)
+		r.FeedEOF()
+		if got := recvResult(t, res); got.b != nil || got.err != io.EOF {
+			t.Fatalf("ReadUpTo = %q, %v; want nil, io.EOF", got.b, got.err)
+		}
+		if _, err := peer.Write([]byte("after")); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := r.ReadUpTo(context.Background(), 64); b != nil || err != io.EOF {
+			t.Fatalf("ReadUpTo after FeedEOF = %q, %v; want nil, io.EOF (bytes after FeedEOF are not read)", b, err)
+		}
+	})
+	t.Run("close", func(t *testing.T) {
+		r, w, _ := directPair(t)
+		res := waitingRead(t, context.Background(), r)
+		w.Close()
+		if got := recvResult(t, res); got.b != nil || !errors.Is(got.err, ErrClosed) {
+			t.Fatalf("ReadUpTo = %q, %v; want nil, ErrClosed", got.b, got.err)
+		}
+	})
+	t.Run("reset", func(t *testing.T) {
+		r, w, peer := directPair(t)
+		res := waitingRead(t, context.Background(), r)
+		_ = peer.SetLinger(0)
+		peer.Close()
+		got := recvResult(t, res)
+		if got.b != nil || got.err == nil || errors.Is(got.err, ErrClosed) {
+			t.Fatalf("ReadUpTo = %q, %v; want nil and the reset", got.b, got.err)
+		}
+		select { // a failed read ends the stream
+		case <-w.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the stream did not end after its read met the reset")
+		}
+	})
+}
+
+// goesOn checks that r still reads what peer sends, without a spurious
+// timeout from a read deadline left behind.
+func goesOn(t *testing.T, r *Reader, peer net.Conn) {
+	t.Helper()
+	testHookDirectWait = nil
+	if _, err := peer.Write([]byte("more\n")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if line, err := r.ReadLine(ctx); string(line) != "more\n" || err != nil {
+		t.Fatalf("ReadLine after the wake = %q, %v; want %q, nil", line, err, "more\n")
+	}
+}
+
+// TestDirectCancelLosesNothing: reads whose ctx is cancelled at random
+// moments — before they look, while they wait in the poller, as bytes
+// arrive — consume nothing; every byte the peer sent is read once, in
+// order.
+func TestDirectCancelLosesNothing(t *testing.T) {
+	r, _, peer := directPair(t)
+	want := make([]byte, 256<<10)
+	for i := range want {
+		want[i] = byte(i * 7 / 5)
+	}
+	// The peer keeps at most two pieces ahead of the reader, so that reads
+	// often find the socket empty and wait.
+	progress := make(chan int, len(want)) // bytes read so far, after each read (at most one read per byte: never blocks)
+	sent := make(chan error, 1)
+	go func() {
+		read := 0
+		for off := 0; off < len(want); off += 1000 {
+			for read < off-1000 {
+				read = <-progress
+			}
+			if _, err := peer.Write(want[off:min(off+1000, len(want))]); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	var (
+		got       []byte
+		cancelled int
+		atWait    func() // cancels the read in progress when it is about to wait
+	)
+	testHookDirectWait = func() { // runs in the reading goroutine: no race on atWait
+		if atWait != nil {
+			atWait()
+		}
+	}
+	defer func() { testHookDirectWait = nil }()
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; len(got) < len(want); i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("read %d of %d bytes in 30 s", len(got), len(want))
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		atWait = nil
+		switch i % 3 {
+		case 0:
+			go cancel() // races with the read
+		case 1:
+			atWait = cancel // ends the wait in the poller
+		}
+		b, err := r.ReadUpTo(ctx, 777)
+		cancel()
+		switch {
+		case err == context.Canceled:
+			if b != nil {
+				t.Fatalf("a cancelled read returned %d bytes", len(b))
+			}
+			cancelled++
+		case err != nil:
+			t.Fatalf("ReadUpTo: %v", err)
+		default:
+			got = append(got, b...)
+			progress <- len(got)
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		i := 0
+		for i < len(got) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("bytes differ from offset %d", i)
+	}
+	t.Logf("%d reads cancelled", cancelled)
+}
