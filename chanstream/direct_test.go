@@ -35,14 +35,7 @@ func directPair(t *testing.T) (*Reader, *Writer, *net.TCPConn) {
 // gets its result.
 func waitingRead(t *testing.T, ctx context.Context, r *Reader) <-chan readResult {
 	t.Helper()
-	waiting := make(chan struct{}, 1)
-	testHookDirectWait = func() {
-		select {
-		case waiting <- struct{}{}:
-		default:
-		}
-	}
-	t.Cleanup(func() { testHookDirectWait = nil })
+	waiting := hookWait(t)
 	res := make(chan readResult, 1)
 	go func() {
 		b, err := r.ReadUpTo(ctx, 64)
@@ -54,6 +47,20 @@ func waitingRead(t *testing.T, ctx context.Context, r *Reader) <-chan readResult
 		t.Fatal("the read never waited")
 	}
 	return res
+}
+
+// hookWait returns a channel that gets a value each time a direct read is
+// about to wait in the poller (coalescing), until t ends.
+func hookWait(t *testing.T) <-chan struct{} {
+	waiting := make(chan struct{}, 1)
+	testHookDirectWait = func() {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	}
+	t.Cleanup(func() { testHookDirectWait = nil })
+	return waiting
 }
 
 type readResult struct {
@@ -102,14 +109,7 @@ func TestDirectReadIsWoken(t *testing.T) {
 			t.Fatal(err)
 		}
 		res := make(chan error, 1)
-		waiting := make(chan struct{}, 1)
-		testHookDirectWait = func() {
-			select {
-			case waiting <- struct{}{}:
-			default:
-			}
-		}
-		t.Cleanup(func() { testHookDirectWait = nil })
+		waiting := hookWait(t)
 		go func() {
 			_, err := nc.Read(make([]byte, 64))
 			res <- err
