@@ -263,3 +263,32 @@ func TestDirectCancelLosesNothing(t *testing.T) {
 	}
 	t.Logf("%d reads cancelled", cancelled)
 }
+
+// TestUpgradeKeepsOrLeavesDirect: Upgrade keeps a Reader direct when the
+// connection fn returns is a plain socket, and gives it a reader goroutine
+// when it is not (here a wrapper, as a *tls.Conn would be); either way the
+// bytes sent after the upgrade are read.
+func TestUpgradeKeepsOrLeavesDirect(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		wrap   func(net.Conn) net.Conn
+		direct bool
+	}{
+		{"plain", func(c net.Conn) net.Conn { return c }, true},
+		{"wrapped", func(c net.Conn) net.Conn { return struct{ net.Conn }{c} }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, w, peer := directPair(t)
+			err := w.Upgrade(context.Background(), func(_ context.Context, c net.Conn, _ []byte) (net.Conn, error) {
+				return tc.wrap(c), nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.direct.Load() != nil; got != tc.direct {
+				t.Fatalf("direct after Upgrade = %v; want %v", got, tc.direct)
+			}
+			goesOn(t, r, peer)
+		})
+	}
+}
