@@ -3,6 +3,7 @@ package chanstream
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -291,4 +292,107 @@ func TestUpgradeKeepsOrLeavesDirect(t *testing.T) {
 			goesOn(t, r, peer)
 		})
 	}
+}
+
+// TestDirectErrAfterClose: with no read in progress, a local Close or
+// Abort still shows in Err and AtEOF once the stream is done, as when a
+// reader goroutine meets the close (found by review).
+func TestDirectErrAfterClose(t *testing.T) {
+	for _, abort := range []bool{true, false} {
+		r, w, _ := directPair(t)
+		if abort {
+			w.Abort()
+		} else {
+			w.Close()
+		}
+		<-w.Done()
+		if err := r.Err(); !errors.Is(err, ErrClosed) {
+			t.Errorf("abort=%v: Err() = %v; want ErrClosed", abort, err)
+		}
+		if !r.AtEOF() {
+			t.Errorf("abort=%v: AtEOF() = false after Done", abort)
+		}
+		if b, err := r.ReadUpTo(context.Background(), 8); b != nil || !errors.Is(err, ErrClosed) {
+			t.Errorf("abort=%v: ReadUpTo = %q, %v; want nil, ErrClosed", abort, b, err)
+		}
+	}
+}
+
+// TestDirectFeedEOFThenUpgrade: after FeedEOF, Upgrade says the source has
+// ended and does not call fn, even when no read has run since (found by
+// review).
+func TestDirectFeedEOFThenUpgrade(t *testing.T) {
+	r, w, _ := directPair(t)
+	r.FeedEOF()
+	called := false
+	err := w.Upgrade(context.Background(), func(_ context.Context, c net.Conn, _ []byte) (net.Conn, error) {
+		called = true
+		return c, nil
+	})
+	if err == nil || called {
+		t.Fatalf("Upgrade after FeedEOF = %v, fn called %v; want an error, fn not called", err, called)
+	}
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("Upgrade after FeedEOF = %v; want it to say the source ended (io.EOF)", err)
+	}
+}
+
+// TestDirectNetConnDeadlinesLoseNothing: NetConn read deadlines of a few
+// microseconds expire at every point of a direct read — before it looks,
+// while it waits, as bytes arrive — and not one counted record is lost or
+// read twice.
+func TestDirectNetConnDeadlinesLoseNothing(t *testing.T) {
+	r, w, peer := directPair(t)
+	nc := NetConn(r, w)
+	const records = 5000
+	progress := make(chan int, records+1) // records read so far; never blocks
+	sent := make(chan error, 1)
+	go func() { // at most 16 records ahead of the reader: reads often wait
+		read := 0
+		for i := range records {
+			for read < i-16 {
+				read = <-progress
+			}
+			if _, err := peer.Write(binary.BigEndian.AppendUint32(nil, uint32(i))); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	var (
+		buf      []byte
+		next     uint32
+		timeouts int
+		p        = make([]byte, 3) // records straddle reads
+	)
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; next < records; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("read %d of %d records in 30 s", next, records)
+		}
+		if err := nc.SetReadDeadline(time.Now().Add(time.Duration(i%4) * 15 * time.Microsecond)); err != nil {
+			t.Fatal(err)
+		}
+		k, err := nc.Read(p)
+		buf = append(buf, p[:k]...)
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal(err)
+			}
+			timeouts++
+			continue
+		}
+		for ; len(buf) >= 4; buf = buf[4:] {
+			if got := binary.BigEndian.Uint32(buf); got != next {
+				t.Fatalf("record %d read as %d", next, got)
+			}
+			next++
+		}
+		progress <- int(next)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d reads timed out", timeouts)
 }

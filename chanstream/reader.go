@@ -292,6 +292,19 @@ func (r *Reader) finish(err error) {
 	close(r.chunks) // the only closer
 }
 
+// sawClose records, for a direct Reader, that the connection was closed
+// with err (ErrClosed, or the failure that closed it): Err and AtEOF report
+// it at once, as when a reader goroutine meets the close. The next read
+// meets it too.
+func (r *Reader) sawClose(err error) {
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.mu.Unlock()
+	r.ended.Store(true)
+}
+
 // Err returns the error that ended the stream — a reset, a local close, a
 // failed write — or nil while it is open and after a clean EOF: asyncio's
 // exception(). Reads still deliver the bytes buffered before it. It does
@@ -308,7 +321,9 @@ func (r *Reader) Err() error {
 
 // Buffered returns how many bytes were received from the source and not
 // yet consumed, including those still on their way from the reader
-// goroutine. It does not block.
+// goroutine. Over a plain socket, bytes are received when a read needs
+// them: those still in the kernel's receive buffer are not counted. It does
+// not block.
 func (r *Reader) Buffered() int { return int(r.buffered.Load()) }
 
 // Limit returns the Reader's buffer limit.
@@ -316,7 +331,8 @@ func (r *Reader) Limit() int { return r.limit }
 
 // AtEOF reports whether the source has ended (EOF, an error, a close or
 // FeedEOF) and every byte has been consumed: a read would return at once
-// with no data. It does not block.
+// with no data. Over a plain socket, a peer's EOF or reset is known once a
+// read has met it; a local Close or Abort at once. It does not block.
 func (r *Reader) AtEOF() bool { return r.ended.Load() && r.buffered.Load() == 0 }
 
 // FeedEOF ends the stream now, as if the source had reached EOF: reads

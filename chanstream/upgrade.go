@@ -153,8 +153,12 @@ func (r *Reader) parkGoroutine(conn net.Conn) error {
 	if r.eof {
 		return r.endedErr()
 	}
-	if r.direct.Load() != nil {
-		return nil // no goroutine: the token holder is the only reader
+	if r.direct.Load() != nil { // no goroutine: the token holder is the only reader
+		if r.fedEOF.Load() {
+			r.endFed()
+			return r.endedErr()
+		}
+		return nil
 	}
 	r.parkReq <- struct{}{}
 	if err := conn.SetReadDeadline(time.Unix(1, 0)); err != nil {
