@@ -396,3 +396,40 @@ func TestDirectNetConnDeadlinesLoseNothing(t *testing.T) {
 	}
 	t.Logf("%d reads timed out", timeouts)
 }
+
+// TestDirectOverUnixSocket: a stream over a Unix stream socket is direct
+// too, and a cancelled wait leaves it reading.
+func TestDirectOverUnixSocket(t *testing.T) {
+	if !rawReadSupported {
+		t.Skip("no raw reads on this platform")
+	}
+	ln, err := net.Listen("unix", t.TempDir()+"/s")
+	if err != nil {
+		t.Skip("no unix sockets here:", err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w := New(c)
+	defer func() {
+		_ = w.Abort()
+		<-w.Done()
+	}()
+	if r.direct.Load() == nil {
+		t.Fatal("New over a unix stream socket made a Reader with a goroutine; want a direct one")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	res := waitingRead(t, ctx, r)
+	cancel()
+	if got := recvResult(t, res); got.b != nil || got.err != context.Canceled {
+		t.Fatalf("ReadUpTo = %q, %v; want nil, context.Canceled", got.b, got.err)
+	}
+	goesOn(t, r, peer)
+}
