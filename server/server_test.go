@@ -496,18 +496,25 @@ func TestPanickingHandler(t *testing.T) {
 	var logs logBuffer
 	var mu sync.Mutex
 	first := true
+	ended := make(chan struct{}) // the panicking handler's stream has closed
 	srv := start(t, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
 		mu.Lock()
 		boom := first
 		first = false
 		mu.Unlock()
 		if boom {
-			w.Write(bigPayload) // more than the kernel can take: only an abort loses some
+			w.AfterClose(func() { close(ended) })
+			w.Write(bigPayload) // more than the kernel can take while c1 does not read: only an abort loses some
 			panicHere()
 		}
 		return lineEcho(ctx, r, w)
 	}, server.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	c1 := dial(t, srv.Addrs()[0])
+	select { // c1 reads only now: a graceful close would have kept the rest queued for it
+	case <-ended:
+	case <-time.After(watchdog):
+		t.Fatal("the panicking handler's stream did not close")
+	}
 	c1.SetReadDeadline(time.Now().Add(watchdog))
 	if got, _ := io.ReadAll(c1); len(got) >= len(bigPayload) {
 		t.Fatalf("the panicking handler's connection got all %d bytes; want it aborted, its queue dropped", len(got))
