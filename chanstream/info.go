@@ -51,10 +51,7 @@ func (w *Writer) ExtraInfo(name string) any {
 	case "sockname":
 		return c.LocalAddr()
 	case "socket":
-		if isTLS {
-			return tc.NetConn()
-		}
-		return c
+		return socketOf(c)
 	}
 	if !isTLS {
 		return nil
@@ -77,4 +74,17 @@ func (w *Writer) ExtraInfo(name string) any {
 		return tc.ConnectionState()
 	}
 	return nil
+}
+
+// socketOf returns the connection under c's layers: through a *tls.Conn,
+// and through any wrapper that says what it wraps with a NetConn method, as
+// *tls.Conn does (tlsup's, which replays bytes read before an upgrade).
+func socketOf(c net.Conn) net.Conn {
+	for {
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return c
+		}
+		c = u.NetConn()
+	}
 }

@@ -78,3 +78,18 @@ func (w *Writer) stopShutdown() {
 		w.shutdownTimer = nil
 	}
 }
+
+// SetTLSShutdownTimeout sets the bound on Close's flush and close_notify
+// over TLS — WithTLSShutdownTimeout's, for a stream that became TLS after
+// it was made (tlsup.StartTLS sets it). It applies to a Close made after
+// it. d ≤ 0 returns an error wrapping ErrInvalidArgument and changes
+// nothing. It does not block.
+func (w *Writer) SetTLSShutdownTimeout(d time.Duration) error {
+	if d <= 0 {
+		return invalid("tls shutdown timeout", "%v ≤ 0", d)
+	}
+	w.mu.Lock()
+	w.shutdownTimeout = d
+	w.mu.Unlock()
+	return nil
+}

@@ -50,7 +50,7 @@ type Writer struct {
 	err        error // the stream's first failure, from either side; sticky
 
 	// The TLS shutdown bound (tls.go).
-	shutdownTimeout time.Duration // set at construction
+	shutdownTimeout time.Duration // guarded by mu; set at construction and by SetTLSShutdownTimeout
 	shutdownTimer   *time.Timer   // guarded by mu; armed by Close over TLS, stopped by closeNow
 
 	// Also guarded by mu: the inline write (inline.go).

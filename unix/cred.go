@@ -1,7 +1,6 @@
 package unix
 
 import (
-	"crypto/tls"
 	"fmt"
 	"net"
 
@@ -18,10 +17,7 @@ type Ucred struct{ PID, UID, GID int }
 // socket, and the socket's error after the connection closed. It does not
 // block.
 func PeerCredentials(w *chanstream.Writer) (Ucred, error) {
-	conn := w.Conn()
-	if tc, ok := conn.(*tls.Conn); ok {
-		conn = tc.NetConn()
-	}
+	conn, _ := w.ExtraInfo("socket").(net.Conn) // under any TLS layer
 	uc, ok := conn.(*net.UnixConn)
 	if !ok {
 		return Ucred{}, fmt.Errorf("unix: peer credentials: %w: %T is not a Unix-domain connection", chanstream.ErrInvalidArgument, conn)

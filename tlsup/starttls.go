@@ -1,0 +1,144 @@
+package tlsup
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/cspstream/streams/chanstream"
+)
+
+type config struct {
+	handshakeTimeout time.Duration
+	shutdownTimeout  time.Duration
+	side             side
+	err              error // the first invalid option
+}
+
+type side uint8
+
+const (
+	sideOfStream side = iota // w.ServerSide()
+	sideServer
+	sideClient
+)
+
+// Option configures StartTLS.
+type Option func(*config)
+
+// WithHandshakeTimeout bounds the handshake (default 60 s); when it passes,
+// StartTLS fails and the stream is aborted. d ≤ 0 is invalid.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.fail(fmt.Errorf("%w: handshake timeout %v ≤ 0", chanstream.ErrInvalidArgument, d))
+			return
+		}
+		c.handshakeTimeout = d
+	}
+}
+
+// WithShutdownTimeout bounds Close's flush and close_notify after the
+// upgrade (default 30 s); then the connection is closed regardless. d ≤ 0
+// is invalid.
+func WithShutdownTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.fail(fmt.Errorf("%w: shutdown timeout %v ≤ 0", chanstream.ErrInvalidArgument, d))
+			return
+		}
+		c.shutdownTimeout = d
+	}
+}
+
+// AsServer runs the server side of the handshake, whatever the stream's
+// side.
+func AsServer() Option { return func(c *config) { c.side = sideServer } }
+
+// AsClient runs the client side of the handshake, whatever the stream's
+// side.
+func AsClient() Option { return func(c *config) { c.side = sideClient } }
+
+func (c *config) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// StartTLS upgrades w's stream to TLS with cfg and returns once the
+// handshake is done: asyncio's start_tls. It writes what is queued first,
+// in plain text, and waits for a read in progress to finish (as
+// [chanstream.Writer.Upgrade]); the bytes received and not read go to the
+// handshake. The side is w.ServerSide() unless AsServer or AsClient says
+// otherwise; a client's cfg needs a ServerName (or InsecureSkipVerify), as
+// for tls.Client.
+//
+// It returns ctx.Err() when ctx ends before the handshake starts, with the
+// stream as it was. A failed or timed-out handshake (ctx ending during it
+// too) aborts the stream and returns an error that says "tls handshake"
+// and wraps the cause. After Close or Abort it returns an error wrapping
+// [chanstream.ErrClosed]; on a stream whose source has ended, one saying
+// so. An invalid option or a nil cfg returns an error wrapping
+// [chanstream.ErrInvalidArgument] and changes nothing. It blocks until the
+// handshake ends.
+func StartTLS(ctx context.Context, w *chanstream.Writer, cfg *tls.Config, opts ...Option) error {
+	c := config{handshakeTimeout: 60 * time.Second, shutdownTimeout: 30 * time.Second}
+	for _, o := range opts {
+		o(&c)
+	}
+	if cfg == nil {
+		c.fail(fmt.Errorf("%w: nil tls.Config", chanstream.ErrInvalidArgument))
+	}
+	if c.err != nil {
+		return fmt.Errorf("tlsup: start tls: %w", c.err)
+	}
+	server := c.side == sideServer || (c.side == sideOfStream && w.ServerSide())
+	err := w.Upgrade(ctx, func(ctx context.Context, conn net.Conn, unread []byte) (net.Conn, error) {
+		if len(unread) > 0 {
+			conn = &replayConn{Conn: conn, unread: unread}
+		}
+		var tc *tls.Conn
+		if server {
+			tc = tls.Server(conn, cfg)
+		} else {
+			tc = tls.Client(conn, cfg)
+		}
+		hctx, cancel := context.WithTimeout(ctx, c.handshakeTimeout)
+		defer cancel()
+		if err := tc.HandshakeContext(hctx); err != nil {
+			if ctx.Err() == nil && errors.Is(hctx.Err(), context.DeadlineExceeded) {
+				return nil, fmt.Errorf("tls handshake: timed out after %v: %w", c.handshakeTimeout, err)
+			}
+			return nil, fmt.Errorf("tls handshake: %w", err)
+		}
+		return tc, nil
+	})
+	if err != nil {
+		return fmt.Errorf("tlsup: start tls: %w", err)
+	}
+	return w.SetTLSShutdownTimeout(c.shutdownTimeout)
+}
+
+// replayConn is a connection with the bytes read from it before the
+// upgrade put back in front: the TLS layer reads them first. NetConn says
+// what it wraps, so that the stream's ExtraInfo("socket") and
+// unix.PeerCredentials look through it. Used by the TLS layer alone.
+type replayConn struct {
+	net.Conn
+	unread []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.unread) > 0 {
+		n := copy(p, c.unread)
+		c.unread = c.unread[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// NetConn returns the connection under c.
+func (c *replayConn) NetConn() net.Conn { return c.Conn }
