@@ -32,26 +32,14 @@ type Option func(*config)
 // WithHandshakeTimeout bounds the handshake (default 60 s); when it passes,
 // StartTLS fails and the stream is aborted. d ≤ 0 is invalid.
 func WithHandshakeTimeout(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			c.fail(fmt.Errorf("%w: handshake timeout %v ≤ 0", chanstream.ErrInvalidArgument, d))
-			return
-		}
-		c.handshakeTimeout = d
-	}
+	return func(c *config) { c.handshakeTimeout = c.positive("handshake timeout", d, c.handshakeTimeout) }
 }
 
 // WithShutdownTimeout bounds Close's flush and close_notify after the
 // upgrade (default 30 s); then the connection is closed regardless. d ≤ 0
 // is invalid.
 func WithShutdownTimeout(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			c.fail(fmt.Errorf("%w: shutdown timeout %v ≤ 0", chanstream.ErrInvalidArgument, d))
-			return
-		}
-		c.shutdownTimeout = d
-	}
+	return func(c *config) { c.shutdownTimeout = c.positive("shutdown timeout", d, c.shutdownTimeout) }
 }
 
 // AsServer runs the server side of the handshake, whatever the stream's
@@ -61,6 +49,15 @@ func AsServer() Option { return func(c *config) { c.side = sideServer } }
 // AsClient runs the client side of the handshake, whatever the stream's
 // side.
 func AsClient() Option { return func(c *config) { c.side = sideClient } }
+
+// positive returns d, or old after recording the error when d ≤ 0.
+func (c *config) positive(what string, d, old time.Duration) time.Duration {
+	if d <= 0 {
+		c.fail(fmt.Errorf("%w: %s %v ≤ 0", chanstream.ErrInvalidArgument, what, d))
+		return old
+	}
+	return d
+}
 
 func (c *config) fail(err error) {
 	if c.err == nil {
