@@ -433,3 +433,35 @@ func TestDirectOverUnixSocket(t *testing.T) {
 	}
 	goesOn(t, r, peer)
 }
+
+// TestDirectCleanEndStaysClean: after a clean EOF or FeedEOF, a local
+// Close does not turn Err into an error, as with a reader goroutine (found
+// by review).
+func TestDirectCleanEndStaysClean(t *testing.T) {
+	for _, how := range []string{"eof", "feedeof"} {
+		r, w, peer := directPair(t)
+		if how == "eof" {
+			peer.Close()
+			if b, err := r.ReadUpTo(context.Background(), 8); b != nil || err != io.EOF {
+				t.Fatalf("ReadUpTo = %q, %v; want nil, io.EOF", b, err)
+			}
+		} else {
+			r.FeedEOF()
+		}
+		w.Close()
+		<-w.Done()
+		if err := r.Err(); err != nil {
+			t.Errorf("%s: Err() after Close = %v; want nil", how, err)
+		}
+		if !r.AtEOF() {
+			t.Errorf("%s: AtEOF() = false", how)
+		}
+	}
+}
+
+func TestSetTLSShutdownTimeoutInvalid(t *testing.T) {
+	_, w, _ := directPair(t)
+	if err := w.SetTLSShutdownTimeout(0); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("SetTLSShutdownTimeout(0) = %v; want ErrInvalidArgument", err)
+	}
+}

@@ -57,6 +57,7 @@ type Reader struct {
 	unread  []byte        // bytes put back while the token was held elsewhere, in reading order
 	unpause chan struct{} // non-nil while the reader goroutine is paused; closed by the read side
 	err     error         // Err(): the error that ended the source, or nil
+	endSeen bool          // a read or the reader goroutine has recorded the source's end (recordEnd)
 	fedSeen bool          // endFed ran: chunks sent later are discarded by finish
 }
 
@@ -264,11 +265,12 @@ func (r *Reader) recordEnd(err error) error {
 	if r.w != nil {
 		err = r.w.readEnded(err)
 	}
+	r.mu.Lock()
 	if err != io.EOF {
-		r.mu.Lock()
 		r.err = err
-		r.mu.Unlock()
 	}
+	r.endSeen = true
+	r.mu.Unlock()
 	r.ended.Store(true)
 	return err
 }
@@ -298,7 +300,7 @@ func (r *Reader) finish(err error) {
 // meets it too.
 func (r *Reader) sawClose(err error) {
 	r.mu.Lock()
-	if r.err == nil {
+	if r.err == nil && !r.endSeen && !r.fedEOF.Load() { // a clean EOF or FeedEOF stays clean, as with a reader goroutine
 		r.err = err
 	}
 	r.mu.Unlock()

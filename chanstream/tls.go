@@ -53,7 +53,7 @@ func (w *Writer) armShutdownLocked() {
 		return
 	default:
 	}
-	raw, d := tc.NetConn(), w.shutdownTimeout
+	raw, d := socketOf(tc), w.shutdownTimeout
 	w.shutdownTimer = time.AfterFunc(d, func() {
 		w.mu.Lock()
 		if w.shutdownTimer == nil { // stopped: the stream closed in time

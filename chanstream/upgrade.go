@@ -64,7 +64,8 @@ func (w *Writer) Upgrade(ctx context.Context,
 		err = errors.New("upgrade function returned no connection")
 	}
 	if err != nil {
-		w.Abort()
+		// Reads, Err and Writes say why the stream ended, and that it is closed.
+		w.abort(fmt.Errorf("upgrade failed: %w: %w", err, ErrClosed))
 		return fmt.Errorf("chanstream: upgrade: %w", err)
 	}
 	if r.direct.Load() == nil {
@@ -137,6 +138,9 @@ func (w *Writer) release(nc net.Conn) error {
 		w.conn, w.dst = nc, nc
 		w.raw = newRawWriter(nc)
 		w.r.readOn(nc)
+		if w.state == stateClosing {
+			w.armShutdownLocked() // Close came during fn, over the plain conn: bound it now
+		}
 	}
 	w.held = false
 	w.mu.Unlock()

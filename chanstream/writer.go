@@ -307,6 +307,12 @@ func (w *Writer) Close() error {
 // Abort drops what is queued and closes the connection now. Later writes
 // return ErrClosed; reads return what was received, then ErrClosed.
 func (w *Writer) Abort() error {
+	w.abort(nil)
+	return nil
+}
+
+// abort is Abort, recording cause (when not nil) as the stream's failure.
+func (w *Writer) abort(cause error) {
 	w.mu.Lock()
 	w.state = stateAborted
 	for i, c := range w.queue {
@@ -317,9 +323,8 @@ func (w *Writer) Abort() error {
 	w.queued = 0 // bytes being written are dropped too: the connection closes under them
 	w.queuedChangedLocked()
 	w.mu.Unlock()
-	w.closeNow(nil, false)
+	w.closeNow(cause, false)
 	w.poke()
-	return nil
 }
 
 // IsClosing reports whether Close or Abort was called or the connection
@@ -381,7 +386,7 @@ func (w *Writer) closeNow(cause error, graceful bool) {
 		w.mu.Unlock()
 		close(w.closed)
 		if tc, ok := dst.(*tls.Conn); ok && !graceful {
-			dst = tc.NetConn()
+			dst = socketOf(tc) // the socket: an abort sends nothing, not even an inner layer's close_notify
 		}
 		if c, ok := dst.(io.Closer); ok && !closedByEOF {
 			_ = c.Close()

@@ -13,7 +13,7 @@ import (
 
 type config struct {
 	handshakeTimeout time.Duration
-	shutdownTimeout  time.Duration
+	shutdownTimeout  time.Duration // 0: the stream's own (WithTLSShutdownTimeout, 30 s by default)
 	side             side
 	err              error // the first invalid option
 }
@@ -36,8 +36,9 @@ func WithHandshakeTimeout(d time.Duration) Option {
 }
 
 // WithShutdownTimeout bounds Close's flush and close_notify after the
-// upgrade (default 30 s); then the connection is closed regardless. d ≤ 0
-// is invalid.
+// upgrade; then the connection is closed regardless. Without it the
+// stream's own bound holds (chanstream.WithTLSShutdownTimeout, default
+// 30 s). d ≤ 0 is invalid.
 func WithShutdownTimeout(d time.Duration) Option {
 	return func(c *config) { c.shutdownTimeout = c.positive("shutdown timeout", d, c.shutdownTimeout) }
 }
@@ -76,13 +77,19 @@ func (c *config) fail(err error) {
 // It returns ctx.Err() when ctx ends before the handshake starts, with the
 // stream as it was. A failed or timed-out handshake (ctx ending during it
 // too) aborts the stream and returns an error that says "tls handshake"
-// and wraps the cause. After Close or Abort it returns an error wrapping
+// and wraps the cause; the stream's reads and Reader.Err then report it
+// too. After Close or Abort it returns an error wrapping
 // [chanstream.ErrClosed]; on a stream whose source has ended, one saying
-// so. An invalid option or a nil cfg returns an error wrapping
+// so; for a NewWriter, one wrapping errors.ErrUnsupported. An invalid
+// option or a nil cfg returns an error wrapping
 // [chanstream.ErrInvalidArgument] and changes nothing. It blocks until the
 // handshake ends.
+//
+// A second StartTLS runs TLS inside the first, as asyncio does. After
+// StartTLS, ExtraInfo("sslcontext") is nil: the stream knows the *tls.Conn
+// ("ssl_object"), not the config.
 func StartTLS(ctx context.Context, w *chanstream.Writer, cfg *tls.Config, opts ...Option) error {
-	c := config{handshakeTimeout: 60 * time.Second, shutdownTimeout: 30 * time.Second}
+	c := config{handshakeTimeout: 60 * time.Second}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -111,12 +118,18 @@ func StartTLS(ctx context.Context, w *chanstream.Writer, cfg *tls.Config, opts .
 			}
 			return nil, fmt.Errorf("tls handshake: %w", err)
 		}
+		if c.shutdownTimeout > 0 { // before Upgrade goes on: a Close made meanwhile is bounded by it
+			_ = w.SetTLSShutdownTimeout(c.shutdownTimeout)
+		}
 		return tc, nil
 	})
-	if err != nil {
-		return fmt.Errorf("tlsup: start tls: %w", err)
+	switch {
+	case err == nil:
+		return nil
+	case err == ctx.Err(): // ended before the handshake: the stream goes on as it was
+		return err
 	}
-	return w.SetTLSShutdownTimeout(c.shutdownTimeout)
+	return fmt.Errorf("tlsup: start tls: %w", err)
 }
 
 // replayConn is a connection with the bytes read from it before the

@@ -181,6 +181,9 @@ func TestStartTLSBadCertificate(t *testing.T) {
 	if err := <-served; err == nil {
 		t.Fatal("server StartTLS succeeded against a client that refused it")
 	}
+	if err := client.R.Err(); err == nil || !strings.Contains(err.Error(), "tls handshake") || !errors.Is(err, chanstream.ErrClosed) {
+		t.Fatalf("client Err() = %v; want the handshake's error, and closed", err)
+	}
 	for _, w := range []*chanstream.Writer{client.W, server.W} {
 		if _, err := w.Write([]byte("x")); err == nil {
 			t.Error("Write after a failed StartTLS succeeded; want the stream aborted")
@@ -261,5 +264,71 @@ func TestStartTLSPeerGone(t *testing.T) {
 	}
 	if err := tlsup.StartTLS(ctx, w, cliCfg, tlsup.AsClient()); err == nil || !errors.Is(err, io.EOF) {
 		t.Fatalf("StartTLS after EOF = %v; want an error saying the source ended", err)
+	}
+}
+
+// TestStartTLSCloseDuringHandshake: a Close made while the handshake runs
+// — over the plain connection still — is bounded by WithShutdownTimeout
+// once the stream is TLS (found by review).
+func TestStartTLSCloseDuringHandshake(t *testing.T) {
+	ctx := testCtx(t)
+	srvCfg, cliCfg := configs(t)
+	inHandshake, closed := make(chan struct{}), make(chan struct{})
+	srvCfg = srvCfg.Clone()
+	srvCfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		close(inHandshake)
+		<-closed
+		return nil, nil
+	}
+	cc, sc := testutil.TCPPair(t)
+	_, w := chanstream.New(sc)
+	started := make(chan error, 1)
+	go func() {
+		started <- tlsup.StartTLS(ctx, w, srvCfg, tlsup.AsServer(), tlsup.WithShutdownTimeout(200*time.Millisecond))
+	}()
+	go tls.Client(cc, cliCfg).HandshakeContext(ctx) // then reads nothing
+	<-inHandshake
+	w.Write(make([]byte, 16<<20)) // more than the peer's buffers take
+	w.Close()
+	close(closed)
+	if err := <-started; err != nil {
+		t.Fatalf("StartTLS: %v", err)
+	}
+	if err := w.WaitClosed(ctx); err != nil {
+		t.Fatalf("WaitClosed: %v; want the shutdown timeout to end the stream", err)
+	}
+}
+
+// TestStartTLSKeepsStreamShutdownTimeout: without WithShutdownTimeout, the
+// stream's own WithTLSShutdownTimeout bounds Close after the upgrade.
+func TestStartTLSKeepsStreamShutdownTimeout(t *testing.T) {
+	ctx := testCtx(t)
+	srvCfg, cliCfg := configs(t)
+	client, server := testutil.Loopback(t, chanstream.WithTLSShutdownTimeout(200*time.Millisecond))
+	served := make(chan error, 1)
+	go func() { served <- tlsup.StartTLS(ctx, server.W, srvCfg) }()
+	if err := tlsup.StartTLS(ctx, client.W, cliCfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	client.W.Write(make([]byte, 16<<20)) // the server reads no more
+	client.W.Close()
+	if err := client.W.WaitClosed(ctx); err != nil {
+		t.Fatalf("WaitClosed: %v", err)
+	}
+	if err := client.R.Err(); err == nil || !strings.Contains(err.Error(), "tls shutdown timed out after 200ms") {
+		t.Fatalf("Err() = %v; want the stream's 200ms shutdown timeout", err)
+	}
+}
+
+// TestStartTLSNewWriter: a NewWriter has no connection to upgrade.
+func TestStartTLSNewWriter(t *testing.T) {
+	srvCfg, _ := configs(t)
+	w := chanstream.NewWriter(io.Discard)
+	defer w.Close()
+	if err := tlsup.StartTLS(context.Background(), w, srvCfg); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("StartTLS on a NewWriter = %v; want errors.ErrUnsupported", err)
 	}
 }
