@@ -19,6 +19,7 @@
 //
 // The handshake is bounded by [WithHandshakeTimeout] (default 60 s) and by
 // ctx; a failed handshake aborts the stream. After the upgrade, Close's
-// flush and close_notify are bounded by [WithShutdownTimeout] (default
-// 30 s), as for a stream opened with TLS.
+// flush and close_notify are bounded by [WithShutdownTimeout], or else by
+// the stream's own chanstream.WithTLSShutdownTimeout (default 30 s), as for
+// a stream opened with TLS.
 package tlsup
