@@ -96,8 +96,10 @@
 // reader slows the peer. The Reader's own buffer goes back to the pool as
 // soon as it is emptied, and so do the write queue's chunks once written.
 // A chunk is taken only when the socket has bytes to give, so an idle
-// connection holds no buffer at all; a reader goroutine over other sources
-// (TLS, pipes, files) holds one chunk while it waits in Read.
+// connection holds no buffer at all. Over TLS the reader goroutine waits for
+// the next record with a one-byte read, and so holds no chunk either (the
+// TLS layer keeps its own buffers); over pipes and files it holds one chunk
+// while it waits in Read.
 // Returned slices are the caller's: nothing is reused under them. The
 // write queue is unbounded, as asyncio's is: [Writer.Drain] (and
 // [Writer.ReadFrom], which drains as it goes) keep it near the high

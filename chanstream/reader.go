@@ -1,10 +1,12 @@
 package chanstream
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // chunkQueue is the capacity of the chunk channel: how many reads the
@@ -135,7 +137,9 @@ func (r *Reader) readOnce(src io.Reader, rr *rawReader, closed <-chan struct{}) 
 		n   int
 		err error
 	)
-	if rr != nil {
+	if tc, ok := src.(*tls.Conn); ok {
+		c, n, err = r.readTLS(tc)
+	} else if rr != nil {
 		c, n, err = rr.read()
 	} else {
 		c = getChunk()
@@ -163,6 +167,36 @@ func (r *Reader) readOnce(src io.Reader, rr *rawReader, closed <-chan struct{}) 
 	r.buffered.Add(-int64(n)) // dropped: the stream has ended
 	putChunk(c)
 	return err
+}
+
+// readTLS reads tc as readOnce does a plain socket: without holding a chunk
+// while it waits. A one-byte Read waits for the next record; then a Read
+// with a read deadline in the past takes, into a chunk, what the TLS layer
+// already holds — crypto/tls keeps a partial record over a timeout, so
+// nothing is lost. It returns the chunk (nil when nothing was read), the
+// bytes in it and the error. Upgrade's wake-up (a past deadline with a
+// park request) survives the deadline being cleared here.
+func (r *Reader) readTLS(tc *tls.Conn) ([]byte, int, error) {
+	var one [1]byte
+	n, err := tc.Read(one[:])
+	if n == 0 {
+		return nil, 0, err
+	}
+	c := getChunk()
+	c[0] = one[0]
+	if err != nil {
+		return c, 1, err
+	}
+	_ = tc.SetReadDeadline(aLongTimeAgo)
+	k, err := tc.Read(c[1:])
+	_ = tc.SetReadDeadline(time.Time{})
+	if len(r.parkReq) > 0 {
+		_ = tc.SetReadDeadline(aLongTimeAgo) // Upgrade's wake-up, which the line above may have cleared
+	}
+	if err != nil && isTimeout(err) {
+		err = nil // nothing more was there yet
+	}
+	return c, 1 + k, err
 }
 
 // waitRoom blocks while the Reader holds more than it may (see pauseAt),
