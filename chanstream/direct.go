@@ -18,9 +18,11 @@ import (
 // ends, a NetConn read deadline passes, Unread or FeedEOF — and then calls
 // interrupt, which sets a read deadline in the past while a read is
 // waiting; the read wakes, clears it and looks again. For a ctx, the read
-// registers the interrupt with context.AfterFunc at its first EAGAIN, so a
-// read that finds bytes waiting registers nothing. Close and Abort close the
-// socket, which wakes the read too.
+// registers the interrupt with context.AfterFunc at its first EAGAIN and
+// keeps it for later reads under the same ctx (watch), so a read that finds
+// bytes waiting registers nothing, and a handler reading under one ctx
+// registers once. Close and Abort close the socket, which wakes the read
+// too, and end the watch.
 //
 // A stream stays direct until Upgrade replaces its connection with one
 // that is not a plain socket (TLS); from then on a reader goroutine reads it.
@@ -60,10 +62,6 @@ func (rr *rawReader) begin(ctx context.Context) {
 
 // end returns whether the read was interrupted, with the deadline cleared.
 func (rr *rawReader) end() bool {
-	if rr.unwatch != nil {
-		rr.unwatch() // an interrupt already started is harmless: it finds blocking false, or a later read to wake spuriously
-		rr.unwatch = nil
-	}
 	rr.ctx = nil
 	rr.mu.Lock()
 	interrupted := rr.interrupted
@@ -73,6 +71,35 @@ func (rr *rawReader) end() bool {
 	rr.blocking, rr.interrupted = false, false
 	rr.mu.Unlock()
 	return interrupted
+}
+
+// watch makes sure that ctx's end wakes a waiting read: it registers
+// interrupt with context.AfterFunc unless ctx is the one already watched.
+// A watch that fires while no read waits does nothing (wake finds no read);
+// a read under an ended ctx returns before it waits.
+func (rr *rawReader) watch(ctx context.Context) {
+	done := ctx.Done()
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if done == rr.watching || rr.ended {
+		return
+	}
+	if rr.unwatch != nil {
+		rr.unwatch()
+	}
+	rr.watching, rr.unwatch = done, context.AfterFunc(ctx, rr.interrupt)
+}
+
+// stopWatch ends the ctx watch for good: the stream has ended, or reads go
+// to another rawReader (Upgrade). A long-lived ctx then holds nothing of it.
+func (rr *rawReader) stopWatch() {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	rr.ended = true
+	if rr.unwatch != nil {
+		rr.unwatch()
+		rr.unwatch = nil
+	}
 }
 
 // readDirect is waitUntil for a direct Reader: it reads the socket until
@@ -113,6 +140,7 @@ func (r *Reader) readDirect(rr *rawReader, stop <-chan struct{}, ctx context.Con
 			continue // look again
 		}
 		r.eof, r.termErr = true, r.recordEnd(err)
+		rr.stopWatch()
 		return true
 	}
 }

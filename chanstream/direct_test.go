@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 )
@@ -463,5 +464,102 @@ func TestSetTLSShutdownTimeoutInvalid(t *testing.T) {
 	_, w, _ := directPair(t)
 	if err := w.SetTLSShutdownTimeout(0); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("SetTLSShutdownTimeout(0) = %v; want ErrInvalidArgument", err)
+	}
+}
+
+// TestDirectWaitAllocatesOnlyTheResult: a read under the same ctx that
+// waits in the poller allocates the slice it returns and nothing else —
+// the ctx watch is registered once, not per read.
+func TestDirectWaitAllocatesOnlyTheResult(t *testing.T) {
+	r, _, peer := directPair(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waiting := hookWait(t)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // answers each wait with one byte
+		for {
+			select {
+			case <-waiting:
+				if _, err := peer.Write([]byte{'x'}); err != nil {
+					return
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	allocs := testing.AllocsPerRun(200, func() {
+		if b, err := r.ReadUpTo(ctx, 1); len(b) != 1 || err != nil {
+			t.Fatalf("ReadUpTo = %q, %v", b, err)
+		}
+	})
+	if allocs > 1+raceAllocs {
+		t.Fatalf("%.1f allocations per read that waits; want %d (the result)", allocs, 1+raceAllocs)
+	}
+}
+
+// countingCtx is a ctx that counts the AfterFunc registrations made on it
+// and not yet stopped (context.AfterFunc uses a parent's AfterFunc method).
+// It never ends.
+type countingCtx struct {
+	context.Context // Background: Deadline and Value
+	done            chan struct{}
+	mu              sync.Mutex
+	live            int
+}
+
+func (c *countingCtx) Done() <-chan struct{} { return c.done }
+func (c *countingCtx) Err() error            { return nil }
+func (c *countingCtx) AfterFunc(func()) func() bool {
+	c.mu.Lock()
+	c.live++
+	c.mu.Unlock()
+	var once sync.Once
+	return func() (stopped bool) {
+		once.Do(func() {
+			c.mu.Lock()
+			c.live--
+			c.mu.Unlock()
+			stopped = true
+		})
+		return stopped
+	}
+}
+
+func (c *countingCtx) registrations() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.live
+}
+
+// TestDirectWatchIsReleased: reads that wait under one long-lived ctx
+// register one watch on it, and the stream's end releases it, so the ctx
+// holds nothing of a closed stream.
+func TestDirectWatchIsReleased(t *testing.T) {
+	r, w, peer := directPair(t)
+	ctx := &countingCtx{Context: context.Background(), done: make(chan struct{})}
+	waiting := hookWait(t)
+	for range 5 {
+		res := make(chan error, 1)
+		go func() {
+			_, err := r.ReadUpTo(ctx, 1)
+			res <- err
+		}()
+		<-waiting
+		if _, err := peer.Write([]byte{'x'}); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-res; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ctx.registrations(); n != 1 {
+		t.Fatalf("%d watches on the ctx after five waiting reads; want 1", n)
+	}
+	w.Close()
+	<-w.Done()
+	if n := ctx.registrations(); n != 0 {
+		t.Fatalf("%d watches on the ctx after the stream closed; want 0", n)
 	}
 }

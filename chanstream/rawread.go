@@ -29,14 +29,20 @@ type rawReader struct {
 	n     int
 	errno error
 
-	// Direct reads: the ctx whose end interrupts the wait, watched from the
-	// first EAGAIN of a read until it returns.
-	ctx     context.Context
-	unwatch func() bool
+	// Direct reads: the ctx of the read in progress, whose end must
+	// interrupt its wait (nil when it cannot end).
+	ctx context.Context
 
 	mu          sync.Mutex // guards the fields below
 	blocking    bool       // a direct read may be waiting in the poller
 	interrupted bool       // wake set the read deadline in the past under it
+	// The ctx watch (watch): one context.AfterFunc, registered at a read's
+	// first EAGAIN and kept for later reads with the same ctx, so that a
+	// stream read under one ctx — a server handler's — registers once, not
+	// once per message. Stopped when the ctx changes and at the stream's end.
+	watching <-chan struct{} // Done of the ctx watched
+	unwatch  func() bool     // its AfterFunc's stop; nil when none
+	ended    bool            // the stream has ended: watch no more
 }
 
 // newRawReader returns a rawReader for src, or nil when src must be read
@@ -92,8 +98,8 @@ func (rr *rawReader) tryRead(fd uintptr) bool {
 		case syscall.EAGAIN:
 			putChunk(rr.c)
 			rr.c = nil
-			if rr.ctx != nil && rr.unwatch == nil {
-				rr.unwatch = context.AfterFunc(rr.ctx, rr.interrupt)
+			if rr.ctx != nil {
+				rr.watch(rr.ctx)
 			}
 			if testHookDirectWait != nil {
 				testHookDirectWait()

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,7 +44,7 @@ type Reader struct {
 	// Shared counters.
 	buffered atomic.Int64 // bytes received from the source and not consumed, wherever they are
 	want     atomic.Int64 // bytes the read in progress needs buffered (ReadExactly n; MaxInt64 for ReadAll)
-	ended    atomic.Bool  // the source ended (EOF, error, close) or FeedEOF was called
+	ended    atomic.Bool  // the source ended (EOF, error, close) or FeedEOF was called; set under mu
 	fedEOF   atomic.Bool  // FeedEOF was called; set under mu
 	pending  atomic.Bool  // unread holds bytes
 	paused   atomic.Bool  // the reader goroutine waits on unpause
@@ -59,7 +60,6 @@ type Reader struct {
 	unread  []byte        // bytes put back while the token was held elsewhere, in reading order
 	unpause chan struct{} // non-nil while the reader goroutine is paused; closed by the read side
 	err     error         // Err(): the error that ended the source, or nil
-	endSeen bool          // a read or the reader goroutine has recorded the source's end (recordEnd)
 	fedSeen bool          // endFed ran: chunks sent later are discarded by finish
 }
 
@@ -229,7 +229,13 @@ func (r *Reader) waitRoom(closed <-chan struct{}) error {
 // errParkNow is waitRoom's way to send the goroutine to park.
 var errParkNow = errors.New("chanstream: park")
 
+// isTimeout reports whether err is a timeout: a read deadline that passed
+// (Upgrade's park, a direct read's interrupt, readTLS's drain) without an
+// allocation, any other Timeout error with one.
 func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
 }
@@ -303,9 +309,8 @@ func (r *Reader) recordEnd(err error) error {
 	if err != io.EOF {
 		r.err = err
 	}
-	r.endSeen = true
+	r.ended.Store(true) // under mu, for sawClose
 	r.mu.Unlock()
-	r.ended.Store(true)
 	return err
 }
 
@@ -328,17 +333,26 @@ func (r *Reader) finish(err error) {
 	close(r.chunks) // the only closer
 }
 
-// sawClose records, for a direct Reader, that the connection was closed
-// with err (ErrClosed, or the failure that closed it): Err and AtEOF report
-// it at once, as when a reader goroutine meets the close. The next read
-// meets it too.
-func (r *Reader) sawClose(err error) {
+// sawClose is closeNow's report to a direct Reader that the connection
+// was closed, by failure (nil: Close or Abort): no reader goroutine meets
+// the close, so the Reader records it here for Err and AtEOF — unless the
+// source had already ended (a clean EOF, FeedEOF), which stays as it was —
+// and stops its ctx watch. The next read meets the close too.
+func (r *Reader) sawClose(failure error) {
+	rr := r.direct.Load()
+	if rr == nil {
+		return // the reader goroutine meets the close
+	}
+	rr.stopWatch()
+	if failure == nil {
+		failure = ErrClosed
+	}
 	r.mu.Lock()
-	if r.err == nil && !r.endSeen && !r.fedEOF.Load() { // a clean EOF or FeedEOF stays clean, as with a reader goroutine
-		r.err = err
+	if r.err == nil && !r.ended.Load() {
+		r.err = failure
+		r.ended.Store(true)
 	}
 	r.mu.Unlock()
-	r.ended.Store(true)
 }
 
 // Err returns the error that ended the stream — a reset, a local close, a

@@ -215,9 +215,11 @@ func (r *Reader) endedErr() error {
 // stream is not closed, so a new goroutine joins the group before the
 // writer goroutine can wait for it.
 func (r *Reader) readOn(nc net.Conn) {
-	if r.direct.Load() == nil {
+	old := r.direct.Load()
+	if old == nil {
 		return
 	}
+	old.stopWatch()
 	if rr := newRawReader(nc); rr != nil {
 		r.direct.Store(rr)
 		return

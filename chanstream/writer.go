@@ -391,13 +391,8 @@ func (w *Writer) closeNow(cause error, graceful bool) {
 		if c, ok := dst.(io.Closer); ok && !closedByEOF {
 			_ = c.Close()
 		}
-		if w.r != nil && w.r.direct.Load() != nil {
-			// No reader goroutine sees the close: say it for Err and AtEOF.
-			if err := w.failure(); err != nil {
-				w.r.sawClose(err)
-			} else {
-				w.r.sawClose(ErrClosed)
-			}
+		if w.r != nil {
+			w.r.sawClose(w.failure())
 		}
 		w.stopShutdown()
 		w.poke() // a writer goroutine ends the stream: closes done

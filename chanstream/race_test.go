@@ -1,0 +1,7 @@
+//go:build race
+
+package chanstream
+
+// raceAllocs is what the race detector adds to the allocations of a read
+// that waits in the poller (its bookkeeping of the goroutine hand-off).
+const raceAllocs = 1
