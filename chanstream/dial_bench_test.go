@@ -19,18 +19,7 @@ func BenchmarkOpenConnection(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	b.Cleanup(func() { ln.Close(); <-done })
+	testutil.Serve(b, ln, func(net.Conn) {}) // accept and close
 	addr := ln.Addr().String()
 	ctx := context.Background()
 

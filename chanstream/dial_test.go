@@ -25,51 +25,18 @@ import (
 // and joined when t ends.
 func echoServer(t *testing.T, addr string) net.Listener {
 	t.Helper()
-	return serveTCP(t, addr, func(c net.Conn) {
-		io.Copy(c, c)
-		c.Close()
-	})
+	return serveTCP(t, addr, func(c net.Conn) { io.Copy(c, c) })
 }
 
-// serveTCP listens on addr and runs serve on each accepted connection in a
-// goroutine of its own; the listener and every connection are closed, and
-// every serve joined, when t ends.
+// serveTCP listens on addr and runs serve on each accepted connection
+// (testutil.Serve) until t ends.
 func serveTCP(t *testing.T, addr string, serve func(c net.Conn)) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
+	testutil.Serve(t, ln, serve)
 	return ln
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cspstream/streams/chanstream"
 	"github.com/cspstream/streams/server"
+	"github.com/cspstream/streams/testutil"
 )
 
 // The benchmarks here run side by side in one invocation, so that their
@@ -36,41 +37,7 @@ func plainServer(b *testing.B, serve func(net.Conn)) (string, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		live = map[net.Conn]bool{}
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			live[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				serve(c)
-				mu.Lock()
-				delete(live, c)
-				mu.Unlock()
-			}()
-		}
-	}()
-	return ln.Addr().String(), func() {
-		ln.Close()
-		mu.Lock()
-		for c := range live {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}
+	return ln.Addr().String(), testutil.Serve(b, ln, serve)
 }
 
 // streamConn runs h on c as a stream, in the connection's goroutine, and

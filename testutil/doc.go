@@ -1,6 +1,7 @@
 // Package testutil helps tests of code built on streams — this project's
 // and its users': goroutine-leak checks, a real TCP pair on loopback with
-// both ends as streams, and a self-signed TLS configuration.
+// both ends as streams, a plain peer to serve connections (Serve), and a
+// self-signed TLS configuration.
 //
 // A package's tests run under the leak check with
 //

@@ -103,3 +103,50 @@ func TestCheckLeaks(t *testing.T) {
 		t.Fatal("CheckLeaks reported a leak with no goroutine started")
 	}
 }
+
+// TestServe: each connection is served; stop ends a serve that waits on its
+// peer (by closing the connection) and returns only when it has returned.
+func TestServe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan string, 2)
+	stop := testutil.Serve(t, ln, func(c net.Conn) {
+		buf := make([]byte, 16)
+		n, err := c.Read(buf) // the second client never writes: only stop ends this
+		served <- string(buf[:n])
+		if err == nil {
+			c.Write(buf[:n])
+		}
+	})
+	c1, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	c1.Write([]byte("ping"))
+	got := make([]byte, 4)
+	c1.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c1.Read(got); string(got[:n]) != "ping" || err != nil {
+		t.Fatalf("echo = %q, %v; want ping", got[:n], err)
+	}
+	c2, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if s := <-served; s != "ping" {
+		t.Fatalf("served %q first; want ping", s)
+	}
+	stop()
+	select { // stop returned, so the silent connection's serve has returned too
+	case s := <-served:
+		if s != "" {
+			t.Fatalf("the silent connection's serve read %q", s)
+		}
+	default:
+		t.Fatal("stop returned before the serve waiting on a silent peer did")
+	}
+	stop() // again: nothing happens
+}

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -160,37 +159,22 @@ func TestClientCatchesWrongEcho(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() { // an echo server that flips the 64th byte of every connection
-		defer wg.Done()
+	testutil.Serve(t, ln, func(c net.Conn) { // an echo server that flips the 64th byte of every connection
+		buf := make([]byte, 64<<10)
+		var total int
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			n, err := c.Read(buf)
+			for i := range n {
+				if total+i == 63 {
+					buf[i] ^= 0xff
+				}
+			}
+			total += n
+			if _, werr := c.Write(buf[:n]); werr != nil || err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				buf := make([]byte, 64<<10)
-				var total int
-				for {
-					n, err := c.Read(buf)
-					for i := range n {
-						if total+i == 63 {
-							buf[i] ^= 0xff
-						}
-					}
-					total += n
-					if _, werr := c.Write(buf[:n]); werr != nil || err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	addr := ln.Addr().String()

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cspstream/streams/testutil"
 )
 
 // BenchmarkProxy moves 64 KiB writes from clients through a proxy to a
@@ -90,24 +92,7 @@ func startDiscard(b *testing.B) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	b.Cleanup(func() { ln.Close(); wg.Wait() })
+	testutil.Serve(b, ln, func(c net.Conn) { io.Copy(io.Discard, c) })
 	return ln.Addr().String()
 }
 
@@ -137,7 +122,6 @@ func startPlainProxy(b *testing.B, target string, buffered bool) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var wg sync.WaitGroup
 	copyHalf := func(dst, src *net.TCPConn) {
 		if buffered {
 			io.Copy(onlyConn{dst}, onlyConn{src})
@@ -146,31 +130,17 @@ func startPlainProxy(b *testing.B, target string, buffered bool) string {
 		}
 		dst.CloseWrite()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				t, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer t.Close()
-				var half sync.WaitGroup
-				half.Add(1)
-				go func() { defer half.Done(); copyHalf(t.(*net.TCPConn), c.(*net.TCPConn)) }()
-				copyHalf(c.(*net.TCPConn), t.(*net.TCPConn))
-				half.Wait()
-			}()
+	testutil.Serve(b, ln, func(c net.Conn) {
+		t, err := net.Dial("tcp", target)
+		if err != nil {
+			return
 		}
-	}()
-	b.Cleanup(func() { ln.Close(); wg.Wait() })
+		defer t.Close()
+		var half sync.WaitGroup
+		half.Add(1)
+		go func() { defer half.Done(); copyHalf(t.(*net.TCPConn), c.(*net.TCPConn)) }()
+		copyHalf(c.(*net.TCPConn), t.(*net.TCPConn))
+		half.Wait()
+	})
 	return ln.Addr().String()
 }

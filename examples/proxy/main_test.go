@@ -82,10 +82,7 @@ func TestCommand(t *testing.T) {
 var quiet = slog.New(slog.DiscardHandler)
 
 // target is a test server on 127.0.0.1 running serve for each connection.
-type target struct {
-	ln net.Listener
-	wg sync.WaitGroup
-}
+type target struct{ ln net.Listener }
 
 func startTarget(t *testing.T, serve func(c *net.TCPConn)) *target {
 	t.Helper()
@@ -93,28 +90,8 @@ func startTarget(t *testing.T, serve func(c *net.TCPConn)) *target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg := &target{ln: ln}
-	tg.wg.Add(1)
-	go func() {
-		defer tg.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			tg.wg.Add(1)
-			go func() {
-				defer tg.wg.Done()
-				defer c.Close()
-				serve(c.(*net.TCPConn))
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		tg.wg.Wait()
-	})
-	return tg
+	testutil.Serve(t, ln, func(c net.Conn) { serve(c.(*net.TCPConn)) })
+	return &target{ln: ln}
 }
 
 // startProxy runs the proxy in front of tg until the test ends.
