@@ -13,21 +13,25 @@ type afterFunc struct{ f func() }
 // It lets code tie something to the connection's life — cancel a context,
 // release a slot — without a goroutine waiting on Done per connection.
 func (w *Writer) AfterClose(f func()) (stop func() bool) {
+	return w.c.afterClose(f)
+}
+
+func (c *conn) afterClose(f func()) (stop func() bool) {
 	a := &afterFunc{f: f}
-	w.mu.Lock()
-	if w.ended {
-		w.mu.Unlock()
+	c.mu.Lock()
+	if c.phase == ended {
+		c.mu.Unlock()
 		go f()
 		return func() bool { return false }
 	}
-	w.afters = append(w.afters, a)
-	w.mu.Unlock()
+	c.afters = append(c.afters, a)
+	c.mu.Unlock()
 	return func() bool {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		for i, b := range w.afters {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, b := range c.afters {
 			if b == a {
-				w.afters = append(w.afters[:i], w.afters[i+1:]...)
+				c.afters = append(c.afters[:i], c.afters[i+1:]...)
 				return true
 			}
 		}
@@ -35,19 +39,18 @@ func (w *Writer) AfterClose(f func()) (stop func() bool) {
 	}
 }
 
-// end marks the stream ended — every goroutine of it has returned — closes
-// Done's channel and starts every AfterClose function. Called once, by the
-// writer goroutine that ended the stream.
-func (w *Writer) end() {
-	w.mu.Lock()
-	w.ended = true
-	if w.done != nil {
-		close(w.done) // the only closer, with Done
+// Done returns a channel that is closed when WaitClosed would return nil:
+// the stream has closed and every goroutine of it has returned. It does
+// not block.
+func (w *Writer) Done() <-chan struct{} {
+	c := w.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil { // made on demand: most streams never ask
+		c.done = make(chan struct{})
+		if c.phase == ended {
+			close(c.done)
+		}
 	}
-	fs := w.afters
-	w.afters = nil
-	w.mu.Unlock()
-	for _, a := range fs {
-		go a.f()
-	}
+	return c.done
 }

@@ -35,27 +35,15 @@ func (r *Reader) data() []byte {
 // or returns because Unread or FeedEOF changed something; it returns
 // ctx.Err() when ctx ends first, with the buffer as it was.
 func (r *Reader) wait(ctx context.Context) error {
-	if !r.waitUntil(ctx.Done(), ctx) {
+	if !r.waitUntil(ctx.Done()) {
 		return ctx.Err()
 	}
 	return nil
 }
 
 // waitUntil is wait that gives up, returning false, once stop is closed.
-// ctx is stop's ctx, or nil when stop's closer calls interrupt itself.
-// It is small enough to inline: a direct read waits in the poller with as
-// few frames under it as can be, so that an idle connection's goroutine
-// keeps the smallest stack.
-func (r *Reader) waitUntil(stop <-chan struct{}, ctx context.Context) bool {
-	if rr := r.direct.Load(); rr != nil {
-		return r.readDirect(rr, stop, ctx)
-	}
-	return r.waitChunk(stop)
-}
-
-// waitChunk is waitUntil for a Reader with a reader goroutine: it takes the
-// next chunk from the channel.
-func (r *Reader) waitChunk(stop <-chan struct{}) bool {
+// It takes the next chunk from the reader goroutine's channel.
+func (r *Reader) waitUntil(stop <-chan struct{}) bool {
 	// Fast path: a chunk is already there.
 	select {
 	case c, ok := <-r.chunks:
@@ -78,6 +66,9 @@ func (r *Reader) waitChunk(stop <-chan struct{}) bool {
 		defer r.want.Store(prev)
 	}
 	r.maybeUnpause()
+	if testHookReadWait != nil {
+		testHookReadWait()
+	}
 	select {
 	case c, ok := <-r.chunks:
 		r.absorb(c, ok)
@@ -87,6 +78,10 @@ func (r *Reader) waitChunk(stop <-chan struct{}) bool {
 	}
 	return true
 }
+
+// testHookReadWait, when set by a test, runs in a read that found nothing
+// to take and is about to wait for the reader goroutine.
+var testHookReadWait func()
 
 // endFed takes in the chunks already queued, then ends the stream: FeedEOF.
 func (r *Reader) endFed() {
@@ -108,9 +103,9 @@ func (r *Reader) endFed() {
 func (r *Reader) absorb(c []byte, ok bool) {
 	if !ok {
 		r.eof, r.termErr = true, r.srcErr
-		if r.termErr == io.EOF && r.w != nil {
+		if r.termErr == io.EOF && r.c != nil {
 			// A write may have met the reset after the goroutine saw EOF.
-			if err := r.w.failure(); err != nil {
+			if err := r.c.failure(); err != nil {
 				r.termErr = err
 			}
 		}

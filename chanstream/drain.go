@@ -41,7 +41,7 @@ func (w *Writer) drainUntil(stop <-chan struct{}) error {
 		w.mu.Unlock()
 		select {
 		case <-ch:
-		case <-w.closed:
+		case <-w.c.closed:
 		case <-stop:
 			w.mu.Lock()
 			w.drainers--
@@ -50,7 +50,7 @@ func (w *Writer) drainUntil(stop <-chan struct{}) error {
 		}
 		w.mu.Lock()
 		err := w.drainErrLocked()
-		if err == nil && isDone(w.closed) {
+		if err == nil && isDone(w.c.closed) {
 			err = wrap("drain", ErrClosed)
 		}
 		if err != nil || !w.above {
@@ -83,8 +83,8 @@ func wakeOne(ch chan struct{}) {
 }
 
 func (w *Writer) drainErrLocked() error {
-	if w.err != nil {
-		return wrap("drain", w.err)
+	if err := w.c.failure(); err != nil {
+		return wrap("drain", err)
 	}
 	if w.state >= stateClosing {
 		return wrap("drain", ErrClosed)
@@ -117,8 +117,7 @@ func (w *Writer) SetWriteBufferLimits(high, low int) error {
 // queuedChangedLocked keeps the watermark in step with queued: above from
 // passing high until falling to low. Falling to low wakes one waiting
 // Drain, which wakes the next as it returns, so every waiter sees it
-// without a fresh channel per wait. emptied, made by Upgrade, closes at
-// zero.
+// without a fresh channel per wait.
 func (w *Writer) queuedChangedLocked() {
 	switch {
 	case w.queued > w.high:
@@ -129,7 +128,13 @@ func (w *Writer) queuedChangedLocked() {
 			wakeOne(w.drained)
 		}
 	}
-	if w.queued == 0 && w.emptied != nil {
+	w.settledLocked()
+}
+
+// settledLocked closes emptied, the channel Upgrade waits on, once nothing
+// is queued and nobody owns the write side.
+func (w *Writer) settledLocked() {
+	if w.emptied != nil && w.queued == 0 && w.owner == ownerNone {
 		close(w.emptied) // the only closer
 		w.emptied = nil
 	}

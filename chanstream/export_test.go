@@ -11,7 +11,3 @@ import (
 func WithLookup(f func(ctx context.Context, network, host string) ([]netip.Addr, error)) Option {
 	return func(c *config) { c.lookup = f }
 }
-
-// RawReadSupported says whether New over a plain socket makes a direct
-// Reader — one with no reader goroutine — on this platform.
-const RawReadSupported = rawReadSupported

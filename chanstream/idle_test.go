@@ -12,10 +12,10 @@ import (
 )
 
 // TestIdleStreamHoldsNoBuffers: a stream over a TCP socket that was busy
-// and is now idle holds no read chunk, no write chunk and no goroutine —
-// only its structures (DESIGN.md, "Idle memory"; a direct Reader has no
-// reader goroutine). One held 32 KiB chunk per stream would be four times
-// the bound below.
+// and is now idle holds no read chunk, no write chunk and one goroutine —
+// its reader goroutine, parked in the poller — besides its structures
+// (DESIGN.md, "Cost budget"). One held 32 KiB chunk per stream would be
+// four times the bound below.
 func TestIdleStreamHoldsNoBuffers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 100 connections")
@@ -62,12 +62,8 @@ func TestIdleStreamHoldsNoBuffers(t *testing.T) {
 	}
 
 	// Every writer goroutine returns once its queue is written; wait for
-	// that (bounded). Then nothing is left but, where a Reader cannot read
-	// the socket itself, its reader goroutine.
-	perStream := 0
-	if !chanstream.RawReadSupported {
-		perStream = 1
-	}
+	// that (bounded). Then nothing is left but the reader goroutines.
+	const perStream = 1
 	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine()-baseG > perStream*conns; {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d goroutines for %d idle streams; want %d each", runtime.NumGoroutine()-baseG, conns, perStream)

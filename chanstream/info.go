@@ -8,11 +8,7 @@ import (
 // Conn returns the connection — asyncio's transport: the conn given to New,
 // or the one the last Upgrade returned (a *tls.Conn after StartTLS). It is
 // nil for NewWriter.
-func (w *Writer) Conn() net.Conn {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.conn
-}
+func (w *Writer) Conn() net.Conn { return w.c.netConn() }
 
 // RemoteAddr returns the connection's remote address, or nil without one.
 func (w *Writer) RemoteAddr() net.Addr {
@@ -32,7 +28,7 @@ func (w *Writer) LocalAddr() net.Addr {
 
 // ServerSide reports whether the stream is the accepting side of its
 // connection (WithServerSide).
-func (w *Writer) ServerSide() bool { return w.serverSide }
+func (w *Writer) ServerSide() bool { return w.c.serverSide }
 
 // ExtraInfo returns asyncio's get_extra_info(name), or nil where unknown:
 // "peername" and "sockname" (net.Addr); "socket" (the net.Conn under any
@@ -59,10 +55,13 @@ func (w *Writer) ExtraInfo(name string) any {
 	}
 	switch name {
 	case "sslcontext":
-		if w.tlsConfig == nil {
+		w.c.mu.Lock()
+		cfg := w.c.tlsCfg
+		w.c.mu.Unlock()
+		if cfg == nil {
 			return nil
 		}
-		return w.tlsConfig
+		return cfg
 	case "ssl_object":
 		return tc
 	case "peercert":

@@ -4,20 +4,23 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"unsafe"
 )
 
-// A Write that finds nothing queued and no writer goroutine running, in a
-// stream whose application has read everything received since its last
-// such write (see respondingLocked), writes p itself with one non-blocking
-// write(2): in the request/response case the bytes go out without a copy,
-// a pooled chunk or a goroutine hand-off. Whatever the socket does not take at once is queued for the
-// writer goroutine as usual, so Write still never waits for the network.
-// The write side has one owner at a time: Writer.running is the token,
-// held by the writer goroutine or by an inline Write (Writer.inline).
+// The inline write. As asyncio's transport.write does, a Write that finds
+// nothing queued and nobody owning the write side offers the bytes to the
+// socket itself with one non-blocking write(2), and queues for the writer
+// goroutine only what the socket did not take: in the request/response
+// case the answer goes out without a copy, a pooled chunk or a goroutine
+// hand-off, and Write still never waits for the network. It does so only
+// when the application is answering — it has consumed every byte received
+// since the last inline write (conn.responding) — so that a run of Writes
+// with no read between them is batched into one writev instead of costing
+// a system call each. Write, WriteString and WriteLines all take this path.
 
 // rawWriter makes the non-blocking attempt on a plain stream socket
-// (*net.TCPConn, a stream *net.UnixConn), chosen as for rawReader. Used
-// only by the holder of the write token.
+// (*net.TCPConn, a stream *net.UnixConn). Used only by the owner of the
+// write side.
 type rawWriter struct {
 	conn net.Conn
 	rc   syscall.RawConn
@@ -74,33 +77,22 @@ func (rw *rawWriter) write(p []byte) (int, error) {
 	return n, nil
 }
 
-// respondingLocked is the inline write's heuristic: the application has
-// read since the last inline write and consumed everything received — it
-// is answering and will wait for the peer next, so the bytes should go out
-// now. Otherwise (a run of Writes with no read between, or pipelined input
-// still buffered) Writes queue and the writer goroutine batches them into
-// one writev.
-func (w *Writer) respondingLocked() bool {
-	r := w.r
-	if r == nil || r.buffered.Load() != 0 {
-		return false
-	}
-	c := r.consumed.Load()
-	if c == w.inlAt {
-		return false
-	}
-	w.inlAt = c
-	return true
+// inlineLocked reports whether a Write may write inline now: the sink is a
+// plain socket, nothing is queued, nobody owns the write side, and the
+// application is answering. w.mu is held.
+func (w *Writer) inlineLocked() bool {
+	return w.raw != nil && w.owner == ownerNone && len(w.queue) == 0 && w.c.responding(&w.inlAt)
 }
 
 // testHookInlineWrite, when set by a test, runs in an inline Write after it
-// has taken the write token and before it writes.
+// has taken the write side and before it writes.
 var testHookInlineWrite func()
 
-// writeInline is Write's path when nothing is queued and the write token
-// is free: w.mu is held, and released here.
-func (w *Writer) writeInline(p []byte) (int, error) {
-	w.running, w.inline = true, true
+// writeInline writes p inline and queues what the socket did not take,
+// then more, in front of anything other Writes queued meanwhile. w.mu is
+// held, and released here.
+func (w *Writer) writeInline(p []byte, more [][]byte) {
+	w.owner = ownerInline
 	w.queued += len(p) // being written: Buffered counts it
 	raw := w.raw
 	w.mu.Unlock()
@@ -109,31 +101,32 @@ func (w *Writer) writeInline(p []byte) (int, error) {
 	}
 	n, err := raw.write(p)
 	w.mu.Lock()
-	w.inline = false
-	if w.state != stateAborted { // Abort already dropped the count
+	w.owner = ownerNone
+	if w.state != stateAborted { // Abort already dropped the count and the queue
 		w.queued -= len(p)
-	}
-	if err != nil && w.err == nil && w.state != stateAborted {
-		w.err = err
-	}
-	if rest := p[n:]; len(rest) > 0 && err == nil && w.state != stateAborted {
-		if later := w.queue; len(later) > 0 {
-			// In front of what other Writes queued meanwhile.
+		if err != nil {
+			w.c.fail(err)
+		} else if rest := p[n:]; len(rest) > 0 || len(more) > 0 {
+			later := w.queue
 			w.queue = nil
 			appendTo(w, rest)
+			for _, b := range more {
+				appendTo(w, b)
+			}
 			w.queue = append(w.queue, later...)
-		} else {
-			appendTo(w, rest)
 		}
 	}
 	w.queuedChangedLocked()
-	w.running = false
-	if len(w.queue) > 0 || w.state != stateOpen || isDone(w.closed) {
+	if len(w.queue) > 0 || w.state != stateOpen {
 		w.startLocked()
+	} else {
+		w.settledLocked()
 	}
 	w.mu.Unlock()
 	if err != nil {
-		w.closeNow(err, false)
+		w.c.closeNow(err, false)
 	}
-	return len(p), nil
 }
+
+// stringBytes returns a view of s's bytes, for the socket to read.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

@@ -41,8 +41,8 @@ func NetConn(r *Reader, w *Writer) net.Conn {
 		w:      w,
 		wtoken: make(chan struct{}, 1),
 	}
-	c.rd.init(r.interrupt) // a direct read waiting in the poller sees the deadline
-	c.wd.init(nil)
+	c.rd.init()
+	c.wd.init()
 	return c
 }
 
@@ -194,20 +194,14 @@ func (streamAddr) String() string  { return "chanstream" }
 // closed, when a new deadline re-arms it, so a call waiting on it sees a
 // moved deadline.
 type deadline struct {
-	wake func() // called after cancel closes, or nil; set by init
-
 	mu     sync.Mutex // guards the fields below
 	timer  *time.Timer
 	cancel chan struct{} // closed by the timer's func or by close; replaced by set once closed
 	closed bool          // the conn is closed: cancel stays closed
 }
 
-func (d *deadline) init(wake func()) {
+func (d *deadline) init() {
 	d.cancel = make(chan struct{})
-	d.wake = wake
-	if d.wake == nil {
-		d.wake = func() {}
-	}
 }
 
 // set arms, moves or clears (t zero) the deadline; false after close.
@@ -233,12 +227,11 @@ func (d *deadline) set(t time.Time) bool {
 			d.cancel = make(chan struct{})
 		}
 		ch := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(ch); d.wake() }) // the only closer while armed
+		d.timer = time.AfterFunc(dur, func() { close(ch) }) // the only closer while armed
 		return true
 	}
 	if !expired {
 		close(d.cancel) // a deadline in the past
-		d.wake()
 	}
 	return true
 }
@@ -261,7 +254,6 @@ func (d *deadline) close() {
 	d.timer = nil
 	if !isClosedChan(d.cancel) {
 		close(d.cancel)
-		d.wake()
 	}
 }
 

@@ -1,48 +1,28 @@
 package chanstream
 
 import (
-	"context"
 	"io"
 	"net"
 	"os"
-	"sync"
 	"syscall"
 )
 
 // rawReader reads a socket the way net.Conn's Read does — try, and on
 // EAGAIN wait in the runtime's poller — but takes the pooled chunk only for
 // the try and gives it back before it waits. So an idle connection holds no
-// read buffer while its reader goroutine is parked, as DESIGN.md's "Idle
-// memory" asks. It is used only for plain stream sockets (*net.TCPConn,
-// a stream *net.UnixConn): a wrapper with bytes of its own (a *tls.Conn,
-// anything that buffers) must be read through its Read. Owned by the
-// reader goroutine, or, for a direct Reader (direct.go), by the holder of
-// the read token; interrupt is for anyone.
+// read buffer while its reader goroutine is parked. It is used only for
+// plain stream sockets (*net.TCPConn, a stream *net.UnixConn): a wrapper
+// with bytes of its own (a *tls.Conn, anything that buffers) must be read
+// through its Read. Owned by the reader goroutine.
 type rawReader struct {
-	conn      net.Conn
-	rc        syscall.RawConn
-	try       func(fd uintptr) bool // rr.tryRead, made once: a method value per Read would allocate
-	interrupt func()                // rr.wake, made once
+	conn net.Conn
+	rc   syscall.RawConn
+	try  func(fd uintptr) bool // rr.tryRead, made once: a method value per Read would allocate
 
 	// Results of the last try.
 	c     []byte
 	n     int
 	errno error
-
-	// Direct reads: the ctx of the read in progress, whose end must
-	// interrupt its wait (nil when it cannot end).
-	ctx context.Context
-
-	mu          sync.Mutex // guards the fields below
-	blocking    bool       // a direct read may be waiting in the poller
-	interrupted bool       // wake set the read deadline in the past under it
-	// The ctx watch (watch): one context.AfterFunc, registered at a read's
-	// first EAGAIN and kept for later reads with the same ctx, so that a
-	// stream read under one ctx — a server handler's — registers once, not
-	// once per message. Stopped when the ctx changes and at the stream's end.
-	watching <-chan struct{} // Done of the ctx watched
-	unwatch  func() bool     // its AfterFunc's stop; nil when none
-	ended    bool            // the stream has ended: watch no more
 }
 
 // newRawReader returns a rawReader for src, or nil when src must be read
@@ -54,7 +34,6 @@ func newRawReader(src io.Reader) *rawReader {
 	}
 	rr := &rawReader{conn: conn, rc: rc}
 	rr.try = rr.tryRead
-	rr.interrupt = rr.wake
 	return rr
 }
 
@@ -98,22 +77,12 @@ func (rr *rawReader) tryRead(fd uintptr) bool {
 		case syscall.EAGAIN:
 			putChunk(rr.c)
 			rr.c = nil
-			if rr.ctx != nil {
-				rr.watch(rr.ctx)
-			}
-			if testHookDirectWait != nil {
-				testHookDirectWait()
-			}
 			return false
 		}
 		rr.n, rr.errno = n, err
 		return true
 	}
 }
-
-// testHookDirectWait, when set by a test, runs when a read found the socket
-// empty and is about to wait in the poller.
-var testHookDirectWait func()
 
 // read waits until the socket is readable, then reads one chunk. It
 // returns the chunk (the caller gives it back), the bytes read, and io.EOF

@@ -294,7 +294,7 @@ func writerIdle(t *testing.T, w *Writer) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		w.mu.Lock()
-		running := w.running
+		running := w.owner != ownerNone
 		w.mu.Unlock()
 		if !running {
 			return

@@ -15,27 +15,22 @@ import (
 // bound (2×limit) it keeps with Buffered.
 const chunkQueue = 4
 
-// Reader reads from one byte source with asyncio's read modes. A goroutine
-// of its own reads the source into pooled chunks and hands them over a
-// bounded channel; read calls take them under a token. Where the source is
-// a plain socket, the read holding the token reads it instead (direct.go).
-// All methods are safe for concurrent use; concurrent reads are served one
-// at a time.
+// Reader reads from one byte source with asyncio's read modes. Its reader
+// goroutine — the only code that reads the source — reads ahead into pooled
+// chunks and hands them over a bounded channel; read calls take them under
+// a token. All methods are safe for concurrent use; concurrent reads are
+// served one at a time.
 type Reader struct {
 	// Set at construction, never changed.
 	limit int
-	w     *Writer // the Writer of the same connection; nil for NewReader
-	gate  gate    // the read token
-
-	// How the source is read: direct (direct.go), or by a reader goroutine.
-	// direct is set by New and cleared by Upgrade (readOn), which first
-	// makes the goroutine's channels (withGoroutine) and sets src.
-	direct atomic.Pointer[rawReader] // non-nil while reads read the socket themselves
-	src    io.Reader                 // the first source; later ones arrive on resume
-	fed    chan struct{}             // closed by FeedEOF, under mu (by withGoroutine if FeedEOF came first); stops the reader goroutine
-	chunks chan []byte               // reader goroutine → token holder; cap chunkQueue; closed by the reader goroutine as it exits
-	kick   chan struct{}             // Unread, FeedEOF → a waiting read; cap 1, coalescing; never closed
-	srcErr error                     // written by the reader goroutine before it closes chunks
+	c     *conn         // the stream's core; nil for NewReader
+	src   io.Reader     // the first source; later ones arrive on resume
+	gate  gate          // the read token
+	fed   chan struct{} // closed by FeedEOF, under mu; stops the reader goroutine
+	// The reader goroutine's channels.
+	chunks chan []byte   // reader goroutine → token holder; cap chunkQueue bounds read-ahead; closed by the reader goroutine as it exits
+	kick   chan struct{} // Unread, FeedEOF → a waiting read; cap 1, coalescing; never closed
+	srcErr error         // written by the reader goroutine before it closes chunks
 	// Upgrade's hand-shake with the reader goroutine (see park).
 	parkReq chan struct{}  // Upgrade → reader goroutine; cap 1; never closed
 	parked  chan struct{}  // reader goroutine → Upgrade; cap 1; never closed
@@ -48,7 +43,7 @@ type Reader struct {
 	fedEOF   atomic.Bool  // FeedEOF was called; set under mu
 	pending  atomic.Bool  // unread holds bytes
 	paused   atomic.Bool  // the reader goroutine waits on unpause
-	consumed atomic.Int64 // bytes consumed by reads, ever (for Write's inline heuristic)
+	consumed atomic.Int64 // bytes consumed by reads, ever (for the inline write's question, conn.responding)
 
 	// Owned by the holder of the read token.
 	buf     []byte // unconsumed bytes are buf[off:]
@@ -64,51 +59,42 @@ type Reader struct {
 }
 
 // NewReader returns a Reader over src, any byte source: a pipe, a file, a
-// standard input. It starts the goroutine that reads src; that goroutine
-// returns when src returns an error or io.EOF, or after FeedEOF once its
-// pending Read returns. A WithLimit ≤ 0 panics with an error wrapping
-// ErrInvalidArgument.
+// standard input. It starts the reader goroutine, which reads src ahead of
+// the application; that goroutine returns when src returns an error or
+// io.EOF, or after FeedEOF once its pending Read returns. A WithLimit ≤ 0
+// panics with an error wrapping ErrInvalidArgument. It does not block.
 func NewReader(src io.Reader, opts ...Option) *Reader {
-	c := mustConfig(opts)
-	r := newReader(src, c, nil)
-	r.withGoroutine()
+	r := newReader(src, mustConfig(opts), nil)
 	go r.readLoop()
 	return r
 }
 
-func newReader(src io.Reader, c *config, w *Writer) *Reader {
+func newReader(src io.Reader, cfg *config, c *conn) *Reader {
 	return &Reader{
-		limit: c.limit,
-		w:     w,
-		src:   src,
+		limit:   cfg.limit,
+		c:       c,
+		src:     src,
+		fed:     make(chan struct{}),
+		chunks:  make(chan []byte, chunkQueue),
+		kick:    make(chan struct{}, 1),
+		parkReq: make(chan struct{}, 1),
+		parked:  make(chan struct{}, 1),
+		resume:  make(chan io.Reader, 1),
 	}
-}
-
-// withGoroutine makes the channels a reader goroutine works with; called
-// before it starts, and before a direct Reader's direct is cleared.
-func (r *Reader) withGoroutine() {
-	r.mu.Lock()
-	r.fed = make(chan struct{})
-	if r.fedEOF.Load() {
-		close(r.fed)
-	}
-	r.mu.Unlock()
-	r.chunks = make(chan []byte, chunkQueue)
-	r.kick = make(chan struct{}, 1)
-	r.parkReq = make(chan struct{}, 1)
-	r.parked = make(chan struct{}, 1)
-	r.resume = make(chan io.Reader, 1)
 }
 
 // closedCh is the stream's closed channel, or nil (never ready) without one.
 func (r *Reader) closedCh() <-chan struct{} {
-	if r.w == nil {
+	if r.c == nil {
 		return nil
 	}
-	return r.w.closed
+	return r.c.closed
 }
 
 // readLoop is the reader goroutine: the only code that reads the source.
+// It waits until the Reader has room (waitRoom), reads one chunk
+// (readOnce), and parks when Upgrade asks; it returns when the source ends
+// or the stream closes.
 func (r *Reader) readLoop() error {
 	src := r.src
 	rr := newRawReader(src)
@@ -226,11 +212,15 @@ func (r *Reader) waitRoom(closed <-chan struct{}) error {
 	}
 }
 
+// aLongTimeAgo is a read deadline that has passed: it wakes the reader
+// goroutine out of a Read (Upgrade's park, readTLS's drain).
+var aLongTimeAgo = time.Unix(1, 0)
+
 // errParkNow is waitRoom's way to send the goroutine to park.
 var errParkNow = errors.New("chanstream: park")
 
 // isTimeout reports whether err is a timeout: a read deadline that passed
-// (Upgrade's park, a direct read's interrupt, readTLS's drain) without an
+// (Upgrade's park, readTLS's drain) without an
 // allocation, any other Timeout error with one.
 func isTimeout(err error) bool {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -300,10 +290,10 @@ func (r *Reader) park(closed <-chan struct{}) (io.Reader, error) {
 }
 
 // recordEnd records that the source ended with err and returns what reads
-// are to return after the buffered bytes (see Writer.readEnded).
+// are to return after the buffered bytes (see conn.readEnded).
 func (r *Reader) recordEnd(err error) error {
-	if r.w != nil {
-		err = r.w.readEnded(err)
+	if r.c != nil {
+		err = r.c.readEnded(err)
 	}
 	r.mu.Lock()
 	if err != io.EOF {
@@ -333,28 +323,6 @@ func (r *Reader) finish(err error) {
 	close(r.chunks) // the only closer
 }
 
-// sawClose is closeNow's report to a direct Reader that the connection
-// was closed, by failure (nil: Close or Abort): no reader goroutine meets
-// the close, so the Reader records it here for Err and AtEOF — unless the
-// source had already ended (a clean EOF, FeedEOF), which stays as it was —
-// and stops its ctx watch. The next read meets the close too.
-func (r *Reader) sawClose(failure error) {
-	rr := r.direct.Load()
-	if rr == nil {
-		return // the reader goroutine meets the close
-	}
-	rr.stopWatch()
-	if failure == nil {
-		failure = ErrClosed
-	}
-	r.mu.Lock()
-	if r.err == nil && !r.ended.Load() {
-		r.err = failure
-		r.ended.Store(true)
-	}
-	r.mu.Unlock()
-}
-
 // Err returns the error that ended the stream — a reset, a local close, a
 // failed write — or nil while it is open and after a clean EOF: asyncio's
 // exception(). Reads still deliver the bytes buffered before it. It does
@@ -363,17 +331,15 @@ func (r *Reader) Err() error {
 	r.mu.Lock()
 	err := r.err
 	r.mu.Unlock()
-	if err == nil && r.w != nil {
-		err = r.w.failure() // a write error ends reading too, as in asyncio
+	if err == nil && r.c != nil {
+		err = r.c.failure() // a write error ends reading too, as in asyncio
 	}
 	return err
 }
 
 // Buffered returns how many bytes were received from the source and not
 // yet consumed, including those still on their way from the reader
-// goroutine. Over a plain socket, bytes are received when a read needs
-// them: those still in the kernel's receive buffer are not counted. It does
-// not block.
+// goroutine. It does not block.
 func (r *Reader) Buffered() int { return int(r.buffered.Load()) }
 
 // Limit returns the Reader's buffer limit.
@@ -381,21 +347,19 @@ func (r *Reader) Limit() int { return r.limit }
 
 // AtEOF reports whether the source has ended (EOF, an error, a close or
 // FeedEOF) and every byte has been consumed: a read would return at once
-// with no data. Over a plain socket, a peer's EOF or reset is known once a
-// read has met it; a local Close or Abort at once. It does not block.
+// with no data. The reader goroutine is always reading, so a peer's EOF
+// or reset shows here without a read call. It does not block.
 func (r *Reader) AtEOF() bool { return r.ended.Load() && r.buffered.Load() == 0 }
 
 // FeedEOF ends the stream now, as if the source had reached EOF: reads
-// return what is buffered, then io.EOF. A reader goroutine stops; bytes
+// return what is buffered, then io.EOF. The reader goroutine stops; bytes
 // the source delivers after FeedEOF are discarded. It does not block.
 func (r *Reader) FeedEOF() {
 	r.mu.Lock()
 	if !r.fedEOF.Load() {
 		r.fedEOF.Store(true)
 		r.ended.Store(true)
-		if r.fed != nil {
-			close(r.fed)
-		}
+		close(r.fed) // the only closer
 	}
 	r.mu.Unlock()
 	r.poke()
@@ -418,10 +382,6 @@ func (r *Reader) Unread(p []byte) {
 
 // poke wakes a read waiting for data, if any.
 func (r *Reader) poke() {
-	if rr := r.direct.Load(); rr != nil {
-		rr.wake()
-		return
-	}
 	select {
 	case r.kick <- struct{}{}:
 	default:
@@ -448,4 +408,19 @@ func (r *Reader) mergeUnread() {
 	copy(nb[len(u):], rest)
 	putChunk(r.buf)
 	r.buf, r.off = nb, 0
+}
+
+// caughtUp reports whether every byte received has been consumed and some
+// were consumed since *mark, and moves *mark to now: the inline write's
+// question (conn.responding). The caller guards mark.
+func (r *Reader) caughtUp(mark *int64) bool {
+	if r.buffered.Load() != 0 {
+		return false
+	}
+	c := r.consumed.Load()
+	if c == *mark {
+		return false
+	}
+	*mark = c
+	return true
 }

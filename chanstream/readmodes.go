@@ -278,7 +278,7 @@ func (r *Reader) readInto(p []byte, stop <-chan struct{}) (int, error) {
 		if r.eof {
 			return 0, r.termErr
 		}
-		if !r.waitUntil(stop, nil) {
+		if !r.waitUntil(stop) {
 			return 0, errStopped
 		}
 	}

@@ -36,46 +36,44 @@ func (c *config) handshake(ctx context.Context, conn net.Conn, host string) (*tl
 
 // The TLS shutdown bound. Close over TLS — the connection is a *tls.Conn
 // when Close is called, however it became one — arms a timer for the
-// shutdown timeout; if the flush and the close_notify have not finished when it
-// fires, it closes the socket under the TLS layer, which ends the writer
-// goroutine's Write and the reader goroutine's Read, so Close and
-// WaitClosed are bounded whatever the peer does. closeNow stops the timer.
+// shutdown timeout; if the flush and the close_notify have not finished
+// when it fires, it records the timeout as the stream's failure and closes
+// the socket under the TLS layer, which ends the writer goroutine's Write
+// and the reader goroutine's Read, so Close and WaitClosed are bounded
+// whatever the peer does. closeNow stops the timer.
 
-// armShutdownLocked starts the shutdown timer when the stream is TLS and
-// still open. Close calls it once, with w.mu held.
-func (w *Writer) armShutdownLocked() {
-	tc, ok := w.dst.(*tls.Conn)
-	if !ok || w.shutdownTimer != nil {
+// armShutdown starts the shutdown timer when the stream is TLS and still
+// live. Close calls it once; Upgrade again when Close came during its fn.
+func (c *conn) armShutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok || c.shutdownTimer != nil || c.phase != live {
 		return
 	}
-	select {
-	case <-w.closed: // closeNow has run, or is running and will find the timer nil
-		return
-	default:
-	}
-	raw, d := socketOf(tc), w.shutdownTimeout
-	w.shutdownTimer = time.AfterFunc(d, func() {
-		w.mu.Lock()
-		if w.shutdownTimer == nil { // stopped: the stream closed in time
-			w.mu.Unlock()
+	raw, d := socketOf(tc), c.shutdownTimeout
+	c.shutdownTimer = time.AfterFunc(d, func() {
+		c.mu.Lock()
+		if c.shutdownTimer == nil { // stopped: the stream closed in time
+			c.mu.Unlock()
 			return
 		}
-		if w.err == nil {
-			w.err = fmt.Errorf("tls shutdown timed out after %v: %w", d, ErrClosed)
+		if c.err == nil {
+			c.err = fmt.Errorf("tls shutdown timed out after %v: %w", d, ErrClosed)
 		}
-		w.mu.Unlock()
+		c.mu.Unlock()
 		_ = raw.Close() // the writer and reader goroutines return from their calls
 	})
 }
 
 // stopShutdown stops the shutdown timer, if any. closeNow calls it once
 // the connection is closed.
-func (w *Writer) stopShutdown() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.shutdownTimer != nil {
-		w.shutdownTimer.Stop()
-		w.shutdownTimer = nil
+func (c *conn) stopShutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shutdownTimer != nil {
+		c.shutdownTimer.Stop()
+		c.shutdownTimer = nil
 	}
 }
 
@@ -88,8 +86,8 @@ func (w *Writer) SetTLSShutdownTimeout(d time.Duration) error {
 	if d <= 0 {
 		return invalid("tls shutdown timeout", "%v ≤ 0", d)
 	}
-	w.mu.Lock()
-	w.shutdownTimeout = d
-	w.mu.Unlock()
+	w.c.mu.Lock()
+	w.c.shutdownTimeout = d
+	w.c.mu.Unlock()
 	return nil
 }

@@ -24,10 +24,18 @@ import (
 // not supported for NewWriter.
 func (w *Writer) Upgrade(ctx context.Context,
 	fn func(ctx context.Context, conn net.Conn, unread []byte) (net.Conn, error)) error {
-	r := w.r
-	if r == nil {
+	if w.c.r == nil {
 		return wrap("upgrade", errors.ErrUnsupported)
 	}
+	return w.c.upgrade(ctx, fn)
+}
+
+// upgrade is Upgrade: it needs both halves. The order is the Reader's
+// token, then the Writer's settled queue (hold), then the reader goroutine
+// parked; each step undone in reverse if a later one fails.
+func (c *conn) upgrade(ctx context.Context,
+	fn func(ctx context.Context, conn net.Conn, unread []byte) (net.Conn, error)) error {
+	r, w := c.r, c.w
 	w.mu.Lock()
 	err := w.upgradableLocked()
 	w.mu.Unlock()
@@ -41,7 +49,7 @@ func (w *Writer) Upgrade(ctx context.Context,
 	if err := w.hold(ctx); err != nil {
 		return err
 	}
-	conn := w.Conn()
+	conn := c.netConn()
 	if err := r.parkGoroutine(conn); err != nil {
 		_ = w.release(nil)
 		return wrap("upgrade", err)
@@ -52,9 +60,7 @@ func (w *Writer) Upgrade(ctx context.Context,
 	}
 	if err := ctx.Err(); err != nil {
 		// Ended while parking: go on as before; the chunks gathered stay buffered.
-		if r.direct.Load() == nil {
-			r.resume <- conn
-		}
+		r.resume <- conn
 		_ = w.release(nil)
 		return err
 	}
@@ -68,17 +74,15 @@ func (w *Writer) Upgrade(ctx context.Context,
 		w.abort(fmt.Errorf("upgrade failed: %w: %w", err, ErrClosed))
 		return fmt.Errorf("chanstream: upgrade: %w", err)
 	}
-	if r.direct.Load() == nil {
-		r.resume <- nc // cap 1: never blocks, even if the goroutine has gone
-	}
+	r.resume <- nc // cap 1: never blocks, even if the goroutine has gone
 	if err := w.release(nc); err != nil {
 		return wrap("upgrade", err)
 	}
 	return nil
 }
 
-// hold waits until every queued byte is written, then keeps the writer
-// goroutine off the connection until release. Writes go on queueing.
+// hold waits until every queued byte is written and the write side has no
+// owner, then takes it (ownerUpgrade) until release. Writes go on queueing.
 func (w *Writer) hold(ctx context.Context) error {
 	for {
 		w.mu.Lock()
@@ -86,8 +90,8 @@ func (w *Writer) hold(ctx context.Context) error {
 			w.mu.Unlock()
 			return wrap("upgrade", err)
 		}
-		if w.queued == 0 && !w.inline {
-			w.held = true
+		if w.queued == 0 && w.owner == ownerNone {
+			w.owner = ownerUpgrade
 			w.mu.Unlock()
 			return nil
 		}
@@ -98,7 +102,7 @@ func (w *Writer) hold(ctx context.Context) error {
 		w.mu.Unlock()
 		select {
 		case <-ch:
-		case <-w.closed:
+		case <-w.c.closed:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -106,8 +110,8 @@ func (w *Writer) hold(ctx context.Context) error {
 }
 
 func (w *Writer) upgradableLocked() error {
-	if w.err != nil {
-		return w.err
+	if err := w.c.failure(); err != nil {
+		return err
 	}
 	if w.state != stateOpen {
 		return ErrClosed
@@ -115,36 +119,27 @@ func (w *Writer) upgradableLocked() error {
 	return nil
 }
 
-// release lets the writer goroutine go on, over nc when it is not nil.
-// If the stream was closed meanwhile (Abort during fn), nc is closed and
-// release returns ErrClosed.
+// release gives the write side back, over nc when it is not nil. If the
+// stream was closed meanwhile (Abort during fn), nc is closed and release
+// returns ErrClosed.
 func (w *Writer) release(nc net.Conn) error {
 	w.mu.Lock()
-	closed := w.state == stateAborted // Abort closes the channel just after
-	select {
-	case <-w.closed:
-		closed = true
-	default:
-	}
-	if closed {
-		w.held = false
-		w.mu.Unlock()
+	defer w.mu.Unlock()
+	w.owner = ownerNone
+	if w.state == stateAborted || isDone(w.c.closed) {
 		if nc != nil {
 			_ = nc.Close()
 		}
 		return ErrClosed
 	}
 	if nc != nil {
-		w.conn, w.dst = nc, nc
-		w.raw = newRawWriter(nc)
-		w.r.readOn(nc)
+		w.c.replace(nc)
+		w.dst, w.raw = nc, newRawWriter(nc)
 		if w.state == stateClosing {
-			w.armShutdownLocked() // Close came during fn, over the plain conn: bound it now
+			w.c.armShutdown() // Close came during fn, over the plain conn: bound it now
 		}
 	}
-	w.held = false
-	w.mu.Unlock()
-	w.poke()
+	w.startLocked()
 	return nil
 }
 
@@ -157,15 +152,8 @@ func (r *Reader) parkGoroutine(conn net.Conn) error {
 	if r.eof {
 		return r.endedErr()
 	}
-	if r.direct.Load() != nil { // no goroutine: the token holder is the only reader
-		if r.fedEOF.Load() {
-			r.endFed()
-			return r.endedErr()
-		}
-		return nil
-	}
 	r.parkReq <- struct{}{}
-	if err := conn.SetReadDeadline(time.Unix(1, 0)); err != nil {
+	if err := conn.SetReadDeadline(aLongTimeAgo); err != nil {
 		select {
 		case <-r.parkReq: // taken back before the goroutine saw it
 			return err
@@ -209,23 +197,3 @@ func (r *Reader) endedErr() error {
 	return fmt.Errorf("source ended: %w", r.termErr)
 }
 
-// readOn moves a direct Reader to nc, the connection Upgrade's fn returned:
-// direct again where nc is a plain socket, else a reader goroutine reads
-// it. A Reader with a goroutine got nc on resume. w.mu is held and the
-// stream is not closed, so a new goroutine joins the group before the
-// writer goroutine can wait for it.
-func (r *Reader) readOn(nc net.Conn) {
-	old := r.direct.Load()
-	if old == nil {
-		return
-	}
-	old.stopWatch()
-	if rr := newRawReader(nc); rr != nil {
-		r.direct.Store(rr)
-		return
-	}
-	r.src = nc
-	r.withGoroutine()
-	r.direct.Store(nil)
-	r.w.group.Go(r.readLoop)
-}

@@ -7,130 +7,128 @@ import (
 	"io"
 	"net"
 	"sync"
-	"time"
-
-	"golang.org/x/sync/errgroup"
 )
 
 // Writer writes to one byte sink with asyncio's flow control. Write queues
 // a copy and returns; the writer goroutine writes everything queued with one
-// writev. Drain waits on the watermark. For New(conn), the Writer also owns
-// the connection's lifetime: Close, Abort, WaitClosed. All methods are safe
-// for concurrent use.
+// writev. Drain waits on the watermark. For New(conn), the Writer also
+// holds the connection's lifetime: Close, Abort, WaitClosed. All methods
+// are safe for concurrent use.
 type Writer struct {
 	// Set at construction, never changed.
-	r          *Reader // the Reader of the same connection; nil for NewWriter
-	serverSide bool
-	tlsConfig  *tls.Config   // the config OpenConnection used, for ExtraInfo; nil otherwise
-	closed     chan struct{} // closed once by closeNow, before the connection is closed; every blocking select watches it
-	closeOnce  sync.Once     // guards closeNow
-	group      errgroup.Group
+	c *conn
 
 	// Owned by the writer goroutine.
 	spare [][]byte    // the previous batch's slice, reused as the next queue
 	bufs  net.Buffers // scratch headers for writev, full capacity kept
 	out   net.Buffers // the copy of bufs that WriteTo consumes (a field, so it does not escape per call)
 
-	mu         sync.Mutex // guards the fields below
-	conn       net.Conn   // nil for NewWriter; replaced by Upgrade
-	dst        io.Writer  // what the writer goroutine writes to: conn, or NewWriter's sink
-	queue      [][]byte   // chunks from getChunk (or ReadFrom), in order
-	queued     int        // bytes queued or being written
-	high       int
-	low        int
-	above      bool          // queued passed high and has not yet fallen to low: Drain waits
-	drained    chan struct{} // queuedChangedLocked at low → a waiting Drain, which passes it on; cap 1; made by the first Drain that waits; never closed
-	drainers   int           // Drain calls waiting on drained
-	emptied    chan struct{} // non-nil while Upgrade waits for queued == 0; closed by queuedChangedLocked
-	state      writeState
-	halfed     bool  // the half-close (or NewWriter's close) has been done
-	sinkClosed bool  // WriteEOF closed a NewWriter sink that cannot half-close
-	held       bool  // Upgrade holds the writer goroutine off the connection
-	running    bool  // a writer goroutine runs (see run); stays true once one has ended the stream
-	err        error // the stream's first failure, from either side; sticky
-
-	// The TLS shutdown bound (tls.go).
-	shutdownTimeout time.Duration // guarded by mu; set at construction and by SetTLSShutdownTimeout
-	shutdownTimer   *time.Timer   // guarded by mu; armed by Close over TLS, stopped by closeNow
-
-	// Also guarded by mu: the inline write (inline.go).
-	raw    *rawWriter // for an inline write to conn; nil where conn is not a plain socket
-	inline bool       // an inline Write holds the write token and is writing
-	inlAt  int64      // r.consumed at the last inline write; -1 before the first
-
-	// Also guarded by mu: the end (afterclose.go).
-	ended  bool          // every goroutine of the stream has returned
-	done   chan struct{} // Done's channel, made by its first call; closed once ended
-	afters []*afterFunc  // AfterClose registrations, started once ended
+	mu       sync.Mutex // guards the fields below
+	dst      io.Writer  // what the owner of the write side writes to: the conn, or NewWriter's sink; replaced by Upgrade
+	raw      *rawWriter // an inline write's way to dst (inline.go); nil where dst is not a plain socket
+	inlAt    int64      // the Reader's consumed count at the last inline write (see conn.responding)
+	queue    [][]byte   // chunks from getChunk (or ReadFrom), in order
+	queued   int        // bytes queued or being written
+	high     int
+	low      int
+	above    bool          // queued passed high and has not yet fallen to low: Drain waits
+	drained  chan struct{} // queuedChangedLocked at low → a waiting Drain, which passes it on; cap 1; made by the first Drain that waits; never closed
+	drainers int           // Drain calls waiting on drained
+	emptied  chan struct{} // non-nil while Upgrade waits for the write side to settle; closed by settledLocked
+	state    writeState    // what the application asked for
+	owner    writeOwner    // who may write dst now
 }
 
+// writeState is what the application has asked of the write side.
 type writeState uint8
 
 const (
-	stateOpen    writeState = iota
-	stateEOF                // WriteEOF: no more writes; half-close after the queue
-	stateClosing            // Close: no more writes; close after the queue
-	stateAborted            // Abort: queue dropped, connection closed
+	stateOpen       writeState = iota
+	stateEOF                   // WriteEOF: no more writes; half-close after the queue
+	stateHalfClosed            // WriteEOF's half-close is done
+	stateClosing               // Close: no more writes; close after the queue
+	stateAborted               // Abort: queue dropped, connection closed
+)
+
+// writeOwner says who owns the write side: the one code that may write to
+// dst. Ownership passes only under Writer.mu.
+type writeOwner uint8
+
+const (
+	ownerNone      writeOwner = iota // nobody: a Write may write inline or start the writer goroutine
+	ownerGoroutine                   // the writer goroutine (run)
+	ownerInline                      // a Write making its one non-blocking write (inline.go)
+	ownerUpgrade                     // Upgrade, between flushing the queue and installing the new conn
 )
 
 // New adopts conn — asyncio's sock= — and returns its Reader and Writer.
-// Over a plain TCP or Unix stream socket it starts no goroutine: reads read
-// the socket themselves, and the writer goroutine runs while there is
-// something to write. Over anything else (a *tls.Conn, a net.Pipe) it
-// starts a reader goroutine too. They end after Close or Abort, or when the
-// connection fails; Done and WaitClosed report it. The stream owns conn
-// from now on. An invalid option (WithLimit ≤ 0, bad
-// watermarks) panics with an error wrapping ErrInvalidArgument.
+// It starts the stream's reader goroutine, which reads conn for the
+// stream's life; a writer goroutine runs while there is something to
+// write. They end after Close or Abort, or when the connection fails; Done
+// and WaitClosed report it. The stream owns conn from now on. An invalid
+// option (WithLimit ≤ 0, bad watermarks) panics with an error wrapping
+// ErrInvalidArgument. It does not block.
 func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
-	c := mustConfig(opts)
-	w := newWriter(conn, c)
-	w.conn = conn
-	w.raw = newRawWriter(conn)
-	w.inlAt = -1
-	w.r = newReader(conn, c, w)
-	if rr := newRawReader(conn); rr != nil {
-		w.r.direct.Store(rr) // no reader goroutine: reads read the socket
-	} else {
-		w.r.withGoroutine()
-		w.group.Go(w.r.readLoop)
-	}
-	return w.r, w
+	cfg := mustConfig(opts)
+	c := newConn(cfg)
+	c.nc, c.closer = conn, conn
+	c.w = newWriter(c, conn, cfg)
+	c.r = newReader(conn, cfg, c)
+	c.spawn(c.r.readLoop)
+	return c.r, c.w
 }
 
 // NewWriter returns a Writer over dst, any byte sink. Its writer goroutine
 // runs while bytes are queued, and ends the stream after Close or Abort,
-// or when dst fails. Close and
-// WriteEOF close dst after the queue is written when dst is an io.Closer.
-// Invalid watermarks panic with an error wrapping ErrInvalidArgument.
+// or when dst fails. Close and WriteEOF close dst after the queue is
+// written when dst is an io.Closer. Invalid watermarks panic with an error
+// wrapping ErrInvalidArgument. It does not block.
 func NewWriter(dst io.Writer, opts ...Option) *Writer {
-	return newWriter(dst, mustConfig(opts))
+	cfg := mustConfig(opts)
+	c := newConn(cfg)
+	if cl, ok := dst.(io.Closer); ok {
+		c.closer = cl
+	}
+	c.w = newWriter(c, dst, cfg)
+	return c.w
 }
 
-func newWriter(dst io.Writer, c *config) *Writer {
+func newWriter(c *conn, dst io.Writer, cfg *config) *Writer {
 	return &Writer{
-		serverSide: c.serverSide,
-		tlsConfig:  c.tls,
-		closed:     make(chan struct{}),
-		dst:        dst,
-		high:       c.high,
-		low:        c.low,
-
-		shutdownTimeout: c.shutdownTimeout,
+		c:     c,
+		dst:   dst,
+		raw:   newRawWriter(dst),
+		inlAt: -1,
+		high:  cfg.high,
+		low:   cfg.low,
 	}
 }
 
 // Write queues a copy of p and returns len(p) at once; it never waits for
-// the network (call Drain for back-pressure). After Close, WriteEOF or Abort
+// the network (call Drain for back-pressure). When nothing is queued it may
+// first offer p to the socket with one non-blocking write and queue only
+// what the socket did not take (inline.go). After Close, WriteEOF or Abort
 // it returns an error that errors.Is(err, ErrClosed); after the connection
 // failed, that failure. Nothing is queued when it returns an error.
 func (w *Writer) Write(p []byte) (int, error) {
+	return write(w, p, p)
+}
+
+// WriteString is Write of a string, without converting it first.
+func (w *Writer) WriteString(s string) (int, error) {
+	return write(w, s, stringBytes(s))
+}
+
+// write is Write and WriteString; view is p's bytes.
+func write[T []byte | string](w *Writer, p T, view []byte) (int, error) {
 	w.mu.Lock()
 	if err := w.writableLocked(); err != nil {
 		w.mu.Unlock()
 		return 0, wrap("write", err)
 	}
-	if w.raw != nil && !w.running && !w.held && len(w.queue) == 0 && len(p) > 0 && w.respondingLocked() {
-		return w.writeInline(p)
+	if len(p) > 0 && w.inlineLocked() {
+		w.writeInline(view, nil) // releases w.mu
+		return len(p), nil
 	}
 	appendTo(w, p)
 	w.queuedChangedLocked()
@@ -139,32 +137,28 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// WriteString is Write of a string, without converting it first.
-func (w *Writer) WriteString(s string) (int, error) {
-	w.mu.Lock()
-	if err := w.writableLocked(); err != nil {
-		w.mu.Unlock()
-		return 0, wrap("write", err)
-	}
-	appendTo(w, s)
-	w.queuedChangedLocked()
-	w.startLocked()
-	w.mu.Unlock()
-	return len(s), nil
-}
-
 // WriteLines queues copies of bufs as one unit — no other Write comes
-// between them — and returns the bytes queued. Errors are as for Write.
+// between them — and returns the bytes queued. Like Write, it may offer
+// them to the socket first. Errors are as for Write.
 func (w *Writer) WriteLines(bufs ...[]byte) (int, error) {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
 	w.mu.Lock()
 	if err := w.writableLocked(); err != nil {
 		w.mu.Unlock()
 		return 0, wrap("write lines", err)
 	}
-	n := 0
+	for len(bufs) > 0 && len(bufs[0]) == 0 {
+		bufs = bufs[1:]
+	}
+	if len(bufs) > 0 && w.inlineLocked() {
+		w.writeInline(bufs[0], bufs[1:]) // releases w.mu
+		return n, nil
+	}
 	for _, b := range bufs {
 		appendTo(w, b)
-		n += len(b)
 	}
 	w.queuedChangedLocked()
 	w.startLocked()
@@ -211,8 +205,8 @@ func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 
 // writableLocked says why a write is refused, or nil.
 func (w *Writer) writableLocked() error {
-	if w.err != nil {
-		return w.err
+	if err := w.c.failure(); err != nil {
+		return err
 	}
 	if w.state != stateOpen {
 		return ErrClosed
@@ -297,15 +291,16 @@ func (w *Writer) Close() error {
 	w.mu.Lock()
 	if w.state < stateClosing {
 		w.state = stateClosing
-		w.armShutdownLocked()
+		w.c.armShutdown()
+		w.startLocked()
 	}
 	w.mu.Unlock()
-	w.poke()
 	return nil
 }
 
 // Abort drops what is queued and closes the connection now. Later writes
-// return ErrClosed; reads return what was received, then ErrClosed.
+// return ErrClosed; reads return what was received, then ErrClosed. It
+// does not block.
 func (w *Writer) Abort() error {
 	w.abort(nil)
 	return nil
@@ -323,24 +318,15 @@ func (w *Writer) abort(cause error) {
 	w.queued = 0 // bytes being written are dropped too: the connection closes under them
 	w.queuedChangedLocked()
 	w.mu.Unlock()
-	w.closeNow(cause, false)
-	w.poke()
+	w.c.closeNow(cause, false)
 }
 
 // IsClosing reports whether Close or Abort was called or the connection
-// has closed. It stays false after WriteEOF.
+// has closed. It stays false after WriteEOF. It does not block.
 func (w *Writer) IsClosing() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.state >= stateClosing {
-		return true
-	}
-	select {
-	case <-w.closed:
-		return true
-	default:
-		return false
-	}
+	return w.state >= stateClosing || isDone(w.c.closed)
 }
 
 // WaitClosed blocks until the stream is closed and every goroutine of it
@@ -353,82 +339,4 @@ func (w *Writer) WaitClosed(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// Done returns a channel that is closed when WaitClosed would return nil.
-func (w *Writer) Done() <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.done == nil { // made on demand: most streams never ask
-		w.done = make(chan struct{})
-		if w.ended {
-			close(w.done)
-		}
-	}
-	return w.done
-}
-
-// closeNow closes the connection once, recording cause as the stream's
-// failure when it is the first. The closed channel is closed before the
-// connection, so a goroutine woken by the failed Read or Write sees why.
-//
-// Only the graceful close after Close's flush closes a TLS connection with
-// its close_notify; Abort and failures close the socket under it at once,
-// as asyncio's abort sends nothing. A NewWriter sink that WriteEOF already
-// closed is not closed twice.
-func (w *Writer) closeNow(cause error, graceful bool) {
-	w.closeOnce.Do(func() {
-		w.mu.Lock()
-		if cause != nil && w.err == nil {
-			w.err = cause
-		}
-		dst, closedByEOF := w.dst, w.sinkClosed
-		w.mu.Unlock()
-		close(w.closed)
-		if tc, ok := dst.(*tls.Conn); ok && !graceful {
-			dst = socketOf(tc) // the socket: an abort sends nothing, not even an inner layer's close_notify
-		}
-		if c, ok := dst.(io.Closer); ok && !closedByEOF {
-			_ = c.Close()
-		}
-		if w.r != nil {
-			w.r.sawClose(w.failure())
-		}
-		w.stopShutdown()
-		w.poke() // a writer goroutine ends the stream: closes done
-	})
-}
-
-// readEnded is the reader goroutine's report that the source ended with
-// err; it returns what reads are to return after the buffered bytes. A
-// failure of an open stream aborts it, as asyncio does, and reads return
-// the stream's first failure — also instead of io.EOF, since Linux reports a
-// reset once: when a write met it, the next read sees a plain EOF.
-func (w *Writer) readEnded(err error) error {
-	if err == io.EOF {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if w.err != nil {
-			return w.err
-		}
-		return io.EOF
-	}
-	select {
-	case <-w.closed: // closed locally, or after an earlier failure
-	default:
-		w.closeNow(err, false)
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return w.err
-	}
-	return err
-}
-
-// failure returns the stream's first failure, or nil.
-func (w *Writer) failure() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
 }
