@@ -25,6 +25,7 @@ func (r *Reader) acquire(ctx context.Context) error {
 
 // data returns the unconsumed bytes, first moving in anything Unread put back.
 func (r *Reader) data() []byte {
+	r.mustHoldToken()
 	if r.pending.Load() {
 		r.mergeUnread()
 	}
@@ -44,6 +45,7 @@ func (r *Reader) wait(ctx context.Context) error {
 // waitUntil is wait that gives up, returning false, once stop is closed.
 // It takes the next chunk from the reader goroutine's channel.
 func (r *Reader) waitUntil(stop <-chan struct{}) bool {
+	r.mustHoldToken()
 	// Fast path: a chunk is already there.
 	select {
 	case c, ok := <-r.chunks:
@@ -85,6 +87,7 @@ var testHookReadWait func()
 
 // endFed takes in the chunks already queued, then ends the stream: FeedEOF.
 func (r *Reader) endFed() {
+	r.mustHoldToken()
 	r.mu.Lock() // against finish: a chunk sent after this drain is discarded there
 	defer r.mu.Unlock()
 	for !r.eof {
@@ -101,6 +104,7 @@ func (r *Reader) endFed() {
 // absorb adds chunk c to the buffer; !ok means the reader goroutine has
 // finished and r.srcErr says why.
 func (r *Reader) absorb(c []byte, ok bool) {
+	r.mustHoldToken()
 	if !ok {
 		r.eof, r.termErr = true, r.srcErr
 		if r.termErr == io.EOF && r.c != nil {
@@ -135,6 +139,7 @@ func (r *Reader) absorb(c []byte, ok bool) {
 
 // take returns a copy of the next n bytes and consumes them.
 func (r *Reader) take(n int) []byte {
+	r.mustHoldToken()
 	src := r.buf[r.off : r.off+n]
 	b := make([]byte, len(src))
 	copy(b, src) // make+copy of the same length: the compiler skips zeroing b
@@ -144,6 +149,7 @@ func (r *Reader) take(n int) []byte {
 
 // skip consumes n bytes.
 func (r *Reader) skip(n int) {
+	r.mustHoldToken()
 	r.off += n
 	if r.off == len(r.buf) {
 		putChunk(r.buf)
@@ -157,6 +163,7 @@ func (r *Reader) skip(n int) {
 // takeAll returns every unconsumed byte and consumes them, handing over
 // the buffer itself where it is not a pooled chunk.
 func (r *Reader) takeAll() []byte {
+	r.mustHoldToken()
 	d := r.data()
 	if len(d) == 0 {
 		return nil
@@ -175,6 +182,7 @@ func (r *Reader) takeAll() []byte {
 // ended before the read could complete: at a clean EOF, nothing and io.EOF;
 // after an error, every buffered byte with the error (then the error alone).
 func (r *Reader) endResult(op string) ([]byte, error) {
+	r.mustHoldToken()
 	if r.termErr == io.EOF {
 		return nil, io.EOF
 	}

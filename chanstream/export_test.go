@@ -11,3 +11,7 @@ import (
 func WithLookup(f func(ctx context.Context, network, host string) ([]netip.Addr, error)) Option {
 	return func(c *config) { c.lookup = f }
 }
+
+// SetOwnerCheck turns the read token's owner check (owner.go) on or off;
+// TestMain turns it on unless benchmarks run.
+func SetOwnerCheck(on bool) { checkOwner = on }

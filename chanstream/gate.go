@@ -12,11 +12,20 @@ import (
 // never overlap never has one.
 type gate struct {
 	held    atomic.Bool
+	holder  atomic.Uint64 // the goroutine holding it, when the owner check is on (owner.go)
 	waiters atomic.Int32
 	wake    atomic.Pointer[chan struct{}] // unlock → one waiter; cap 1 so wake-ups coalesce; never closed
 }
 
-func (g *gate) tryLock() bool { return g.held.CompareAndSwap(false, true) }
+func (g *gate) tryLock() bool {
+	if !g.held.CompareAndSwap(false, true) {
+		return false
+	}
+	if checkOwner {
+		g.holder.Store(goroutineID())
+	}
+	return true
+}
 
 // lock takes the token, or returns ctx.Err() without it.
 func (g *gate) lock(ctx context.Context) error {
@@ -59,6 +68,9 @@ func (g *gate) lockUntil(stop <-chan struct{}) bool {
 }
 
 func (g *gate) unlock() {
+	if checkOwner {
+		g.holder.Store(0)
+	}
 	g.held.Store(false)
 	if g.waiters.Load() > 0 {
 		select {

@@ -271,11 +271,7 @@ func TestInlineWriteOnlyWhenAnswering(t *testing.T) {
 	if _, err := peer.Write([]byte("a\nb\n")); err != nil {
 		t.Fatal(err)
 	}
-	for r.Buffered() < 4 {
-		if err := r.wait(ctx); err != nil { // take in the chunk; token not needed: no other reader
-			t.Fatal(err)
-		}
-	}
+	eventually(t, "both requests received", func() bool { return r.Buffered() >= 4 })
 	if line, err := r.ReadLine(ctx); string(line) != "a\n" || err != nil {
 		t.Fatalf("ReadLine() = %q, %v", line, err)
 	}

@@ -296,10 +296,10 @@ func (r *Reader) recordEnd(err error) error {
 		err = r.c.readEnded(err)
 	}
 	r.mu.Lock()
-	if err != io.EOF {
+	if err != io.EOF && !r.fedEOF.Load() { // after FeedEOF the end stays clean; a reset still shows through conn's failure
 		r.err = err
 	}
-	r.ended.Store(true) // under mu, for sawClose
+	r.ended.Store(true)
 	r.mu.Unlock()
 	return err
 }
@@ -391,6 +391,7 @@ func (r *Reader) poke() {
 // mergeUnread moves bytes put back by Unread in front of the buffer.
 // Token holder only.
 func (r *Reader) mergeUnread() {
+	r.mustHoldToken()
 	r.mu.Lock()
 	u := r.unread
 	r.unread = nil

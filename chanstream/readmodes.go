@@ -133,6 +133,7 @@ func (r *Reader) ReadUntil(ctx context.Context, seps ...[]byte) ([]byte, error) 
 
 // until is readuntil of asyncio 3.13; the token is held.
 func (r *Reader) until(ctx context.Context, op string, seps [][]byte) ([]byte, error) {
+	r.mustHoldToken()
 	minLen, maxLen := len(seps[0]), len(seps[0])
 	for _, s := range seps[1:] {
 		minLen, maxLen = min(minLen, len(s)), max(maxLen, len(s))

@@ -424,3 +424,129 @@ func TestSetTLSShutdownTimeoutInvalid(t *testing.T) {
 	}
 }
 
+
+// eventually waits, bounded, for cond: for states that no channel reports
+// (AtEOF, Err), reached by the reader goroutine on its own.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestPeerFINSeenWithoutARead: the reader goroutine is always reading, so
+// a peer's FIN makes AtEOF true with no read call, once the bytes before
+// it are consumed, and Err stays nil.
+func TestPeerFINSeenWithoutARead(t *testing.T) {
+	r, _, peer := socketPair(t)
+	if _, err := peer.Write([]byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Buffered() == 4", func() bool { return r.Buffered() == 4 })
+	eventually(t, "the EOF behind the bytes", func() bool { return r.ended.Load() })
+	if r.AtEOF() {
+		t.Fatal("AtEOF() = true with 4 bytes unread")
+	}
+	if b, err := r.ReadUpTo(context.Background(), 64); string(b) != "last" || err != nil {
+		t.Fatalf("ReadUpTo = %q, %v; want %q, nil", b, err, "last")
+	}
+	if !r.AtEOF() {
+		t.Fatal("AtEOF() = false after the peer's FIN and every byte read")
+	}
+	if err := r.Err(); err != nil {
+		t.Fatalf("Err() = %v after a clean FIN; want nil", err)
+	}
+}
+
+// TestPeerResetSeenWithoutARead: a peer's reset with no read call pending
+// shows in Err (ECONNRESET) and makes Drain return it at once, with
+// nothing queued and with bytes stuck in the queue.
+func TestPeerResetSeenWithoutARead(t *testing.T) {
+	t.Run("nothing-queued", func(t *testing.T) {
+		r, w, peer := socketPair(t)
+		_ = peer.SetLinger(0)
+		peer.Close()
+		eventually(t, "Err() after the reset", func() bool { return r.Err() != nil })
+		if err := r.Err(); !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("Err() = %v; want ECONNRESET", err)
+		}
+		if err := w.Drain(context.Background()); !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("Drain() = %v; want ECONNRESET", err)
+		}
+		<-w.Done() // the failure ended the stream
+	})
+	t.Run("queued", func(t *testing.T) {
+		r, w, peer := socketPair(t)
+		big := make([]byte, 16<<20) // more than both socket buffers: some stays queued, the peer never reads
+		if _, err := w.Write(big); err != nil {
+			t.Fatal(err)
+		}
+		drained := make(chan error, 1)
+		go func() { drained <- w.Drain(context.Background()) }()
+		_ = peer.SetLinger(0)
+		peer.Close()
+		select {
+		case err := <-drained:
+			// The reader goroutine or the writer goroutine meets the reset
+			// first; the other then sees EPIPE or EOF.
+			if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+				t.Fatalf("Drain() = %v; want the reset", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Drain did not return after the peer's reset")
+		}
+		if r.Err() == nil {
+			t.Fatal("Err() = nil after the reset")
+		}
+		<-w.Done()
+	})
+}
+
+// TestReadAllWithUnread: ReadAll over a socket returns bytes put back
+// before it, and bytes put back while it waits, in front of what the peer
+// sends — and is woken by the Unread without spinning.
+func TestReadAllWithUnread(t *testing.T) {
+	t.Run("before", func(t *testing.T) {
+		r, _, peer := socketPair(t)
+		r.Unread([]byte("back,"))
+		if _, err := peer.Write([]byte("sent")); err != nil {
+			t.Fatal(err)
+		}
+		peer.CloseWrite()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if b, err := r.ReadAll(ctx); string(b) != "back,sent" || err != nil {
+			t.Fatalf("ReadAll = %q, %v; want %q, nil", b, err, "back,sent")
+		}
+	})
+	t.Run("while-waiting", func(t *testing.T) {
+		r, _, peer := socketPair(t)
+		if _, err := peer.Write([]byte("first,")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "Buffered() == 6", func() bool { return r.Buffered() == 6 })
+		waiting := hookWait(t)
+		res := make(chan readResult, 1)
+		go func() {
+			b, err := r.ReadAll(context.Background())
+			res <- readResult{b, err}
+		}()
+		<-waiting
+		r.Unread([]byte("back,"))
+		<-waiting // woken by the Unread, waiting again: nothing spins
+		if _, err := peer.Write([]byte("last")); err != nil {
+			t.Fatal(err)
+		}
+		peer.CloseWrite()
+		got := recvResult(t, res)
+		if string(got.b) != "back,first,last" || got.err != nil {
+			t.Fatalf("ReadAll = %q, %v; want %q, nil", got.b, got.err, "back,first,last")
+		}
+	})
+}

@@ -255,23 +255,20 @@ func TestShutdownAbortsStubbornHandler(t *testing.T) {
 	}
 }
 
-// TestHandlerContextEndsWhenConnectionCloses: a reset met by a read —
-// here one the handler left running in a goroutine of its own while it
-// waits on its ctx alone — ends the stream, and with it the handler's ctx.
-// (A peer's going away is seen by a read or a write, as with a net.Conn;
-// the stream has no goroutine watching an idle socket.)
+// TestHandlerContextEndsWhenConnectionCloses: a peer's reset ends the
+// stream — its reader goroutine is always reading — and with it the
+// handler's ctx, although the handler never reads: it waits on its ctx
+// alone. What it reads afterwards is the reset.
 func TestHandlerContextEndsWhenConnectionCloses(t *testing.T) {
 	started := make(chan struct{})
 	ended := make(chan error, 1)
 	readErr := make(chan error, 1)
 	srv := start(t, func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
-		go func() {
-			_, err := r.ReadUpTo(context.Background(), 1) // not the handler's ctx: only the connection ends it
-			readErr <- err
-		}()
 		close(started)
 		<-ctx.Done() // only the connection's end can wake this
 		ended <- ctx.Err()
+		_, err := r.ReadUpTo(context.Background(), 1)
+		readErr <- err
 		return nil
 	})
 	c := dial(t, srv.Addrs()[0]).(*net.TCPConn)
@@ -284,7 +281,7 @@ func TestHandlerContextEndsWhenConnectionCloses(t *testing.T) {
 			t.Fatalf("handler ctx.Err() = %v; want context.Canceled", err)
 		}
 	case <-time.After(watchdog):
-		t.Fatal("handler ctx did not end when its connection closed")
+		t.Fatal("handler ctx did not end when its connection was reset")
 	}
 	if err := <-readErr; !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("read = %v; want the reset", err)
