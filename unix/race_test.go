@@ -3,8 +3,8 @@ package unix_test
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
