@@ -209,6 +209,9 @@ func (c *FaultConn) Read(p []byte) (int, error) {
 		}
 		got, err := c.Conn.Read(p[:n])
 		c.account(got)
+		if err != nil {
+			err = c.resetError("read", err)
+		}
 		return got, err
 	}
 }
@@ -241,7 +244,7 @@ func (c *FaultConn) Write(p []byte) (int, error) {
 		written += m
 		c.account(m)
 		if err != nil {
-			return written, err
+			return written, c.resetError("write", err)
 		}
 	}
 	if len(p) == 0 {
@@ -323,6 +326,18 @@ func (c *FaultConn) closedError(op string) error {
 		return c.opError(op, ErrReset)
 	}
 	return c.opError(op, net.ErrClosed)
+}
+
+// resetError returns ErrReset for an error of the wrapped conn that a
+// reset caused (the Close under it), and err otherwise.
+func (c *FaultConn) resetError(op string, err error) error {
+	c.mu.Lock()
+	wasReset := c.reset
+	c.mu.Unlock()
+	if wasReset && errors.Is(err, net.ErrClosed) {
+		return c.opError(op, ErrReset)
+	}
+	return err
 }
 
 func (c *FaultConn) opError(op string, err error) error {
