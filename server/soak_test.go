@@ -323,19 +323,6 @@ func soakStreamClient(ctx context.Context, fc net.Conn, mode, payload []byte, ta
 	return nil
 }
 
-// waitFor polls cond until it holds, for at most 10 s: for states no
-// channel announces (a count the server lowers after its handler returns).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s: not %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // heapAfterGC returns the live heap after two collections (the second
 // empties what sync.Pools kept through the first).
 func heapAfterGC() uint64 {
