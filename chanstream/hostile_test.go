@@ -169,9 +169,9 @@ func neverReads(t *testing.T, opts ...chanstream.Option) (*chanstream.Reader, *c
 // ctx ends, and after Abort returns.
 func TestPeerNeverReads(t *testing.T) {
 	_, w := neverReads(t)
+	start := time.Now() // before the ctx's timer starts: a lower bound for its end
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	if err := w.Drain(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Drain = %v; want context.DeadlineExceeded", err)
 	}

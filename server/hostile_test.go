@@ -144,8 +144,8 @@ func TestTLSStalledHandshake(t *testing.T) {
 	}, server.WithTLS(serverTLS), server.WithTLSHandshakeTimeout(timeout))
 	addr := srv.Addrs()[0].String()
 
+	begun := time.Now() // before the server can accept: a lower bound for its timeout
 	raw := dial(t, srv.Addrs()[0])
-	begun := time.Now()
 	stalled := testutil.NewFaultConn(raw, testutil.Faults{StallAfter: 60})
 	hsDone := make(chan error, 1)
 	cfg := clientTLS.Clone()
