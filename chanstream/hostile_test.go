@@ -253,8 +253,21 @@ func TestCancelStorm(t *testing.T) {
 			} else {
 				client, server = testutil.Loopback(t)
 			}
-			client.W.Write(in.Bytes())
-			client.W.WriteEOF()
+			// Paced, so that readers wait between pieces and their
+			// contexts end mid-wait (pacing, not synchronisation).
+			paced := make(chan struct{})
+			go func() {
+				defer close(paced)
+				data := in.Bytes()
+				for len(data) > 0 {
+					n := min(len(data), 800)
+					client.W.Write(data[:n])
+					data = data[n:]
+					time.Sleep(100 * time.Microsecond)
+				}
+				client.W.WriteEOF()
+			}()
+			defer func() { <-paced }()
 			var (
 				mu        sync.Mutex
 				got       = make([]int, records)
