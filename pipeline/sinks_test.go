@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/cspstream/streams/chanstream"
 	"github.com/cspstream/streams/pipeline"
@@ -115,12 +117,30 @@ func TestWriteToCancelInDrain(t *testing.T) {
 }
 
 // TestCopy passes a stream and its half-close from one connection to
-// another, in each direction, while the other direction stays open.
+// another, in each direction, while the other direction stays open; over
+// plain sockets and through FaultConns that split and delay every read and
+// write on the proxy's side.
 func TestCopy(t *testing.T) {
-	testutil.CheckLeaks(t)
+	split := testutil.Faults{MaxRead: 97, MaxWrite: 61, Delay: 20 * time.Microsecond}
+	for _, faults := range []bool{false, true} {
+		t.Run(fmt.Sprintf("faults=%v", faults), func(t *testing.T) {
+			testutil.CheckLeaks(t)
+			if faults {
+				a, aPeer := testutil.FaultLoopback(t, testutil.Faults{}, split)
+				b, bPeer := testutil.FaultLoopback(t, split, testutil.Faults{}, chanstream.WithWriteBufferLimits(4096, 1024))
+				testCopy(t, b, a, aPeer, bPeer)
+				return
+			}
+			a, aPeer := testutil.Loopback(t)
+			b, bPeer := testutil.Loopback(t, chanstream.WithWriteBufferLimits(4096, 1024))
+			testCopy(t, b, a, aPeer, bPeer)
+		})
+	}
+}
+
+// testCopy proxies between a and b (a's peer is aPeer, b's bPeer).
+func testCopy(t *testing.T, b, a, aPeer, bPeer testutil.End) {
 	ctx := watchdog(t)
-	a, aPeer := testutil.Loopback(t)
-	b, bPeer := testutil.Loopback(t, chanstream.WithWriteBufferLimits(4096, 1024))
 	p := pipeline.New(ctx)
 	pipeline.Copy(p, b.W, a.R) // aPeer → bPeer
 	pipeline.Copy(p, a.W, b.R) // bPeer → aPeer

@@ -421,6 +421,35 @@ func TestSourceReset(t *testing.T) {
 	}
 }
 
+// A peer's reset, injected by a FaultConn (a real RST), ends Lines with
+// ECONNRESET after the lines that came before it.
+func TestSourceResetByPeer(t *testing.T) {
+	testutil.CheckLeaks(t)
+	wd := watchdog(t)
+	cc, sc := testutil.TCPPair(t)
+	peer := testutil.NewFaultConn(cc, testutil.Faults{MaxWrite: 3})
+	serverR, serverW := chanstream.New(sc)
+	defer serverW.WaitClosed(wd)
+	defer serverW.Abort()
+	if _, err := peer.Write([]byte("one\ntwo\n")); err != nil {
+		t.Fatal(err)
+	}
+	p := pipeline.New(wd)
+	lines := pipeline.Lines(p, serverR)
+	for _, want := range []string{"one\n", "two\n"} {
+		if got := <-lines; string(got) != want {
+			t.Fatalf("line %q; want %q", got, want)
+		}
+	}
+	peer.Reset()
+	for line := range lines {
+		t.Fatalf("a line %q after the reset", line)
+	}
+	if err := waitErr(wd, t, p); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("Wait() = %v; want ECONNRESET", err)
+	}
+}
+
 // Lines longer than the source's own buffer, within a large limit, and a
 // last line over the limit at EOF: the Reader's rules hold.
 func TestLinesLongLines(t *testing.T) {

@@ -25,6 +25,21 @@ const closeWait = 10 * time.Second
 func Loopback(t testing.TB, opts ...chanstream.Option) (client, server End) {
 	t.Helper()
 	cc, sc := TCPPair(t)
+	return pair(t, cc, sc, opts)
+}
+
+// FaultLoopback is [Loopback] with each end's connection wrapped in a
+// [FaultConn]: the client's with cf, the server's with sf. Both streams
+// then read through a reader goroutine (a FaultConn is not a socket), and
+// each end's Writer.Conn is its *FaultConn.
+func FaultLoopback(t testing.TB, cf, sf Faults, opts ...chanstream.Option) (client, server End) {
+	t.Helper()
+	cc, sc := TCPPair(t)
+	return pair(t, NewFaultConn(cc, cf), NewFaultConn(sc, sf), opts)
+}
+
+func pair(t testing.TB, cc, sc net.Conn, opts []chanstream.Option) (client, server End) {
+	t.Helper()
 	client.R, client.W = chanstream.New(cc, opts...)
 	server.R, server.W = chanstream.New(sc, append(opts[:len(opts):len(opts)], chanstream.WithServerSide())...)
 	t.Cleanup(func() {

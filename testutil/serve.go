@@ -13,9 +13,10 @@ import (
 // does not block.
 func Serve(tb testing.TB, ln net.Listener, serve func(net.Conn)) (stop func()) {
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		live = map[net.Conn]bool{} // open connections; guarded by mu
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		live    = map[net.Conn]bool{} // open connections; guarded by mu
+		stopped bool                  // stop has closed what live held; guarded by mu
 	)
 	wg.Add(1)
 	go func() {
@@ -26,6 +27,14 @@ func Serve(tb testing.TB, ln net.Listener, serve func(net.Conn)) (stop func()) {
 				return // stop closed ln
 			}
 			mu.Lock()
+			if stopped {
+				// Accepted while stop ran (Accept may return after ln is
+				// closed): stop has already closed the live ones and will
+				// not see this one, so it is closed here, unserved.
+				mu.Unlock()
+				c.Close()
+				continue
+			}
 			live[c] = true
 			mu.Unlock()
 			wg.Add(1)
@@ -44,6 +53,7 @@ func Serve(tb testing.TB, ln net.Listener, serve func(net.Conn)) (stop func()) {
 		once.Do(func() {
 			ln.Close()
 			mu.Lock()
+			stopped = true
 			for c := range live {
 				c.Close() // ends a serve blocked on its peer
 			}

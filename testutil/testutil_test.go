@@ -3,7 +3,9 @@ package testutil_test
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,4 +151,65 @@ func TestServe(t *testing.T) {
 		t.Fatal("stop returned before the serve waiting on a silent peer did")
 	}
 	stop() // again: nothing happens
+}
+
+// slowAccept is a listener whose Accept, after accepting, waits until the
+// listener has been closed before it returns the connection: the window in
+// which Serve has a connection it does not track yet, held open.
+type slowAccept struct {
+	net.Listener
+	closed   chan struct{} // closed by Close
+	once     sync.Once
+	accepted chan net.Conn // the connection Accept returned late
+}
+
+func (l *slowAccept) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	<-l.closed
+	l.accepted <- c
+	return c, nil
+}
+
+func (l *slowAccept) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+// TestServeStopClosesLateConnection: a connection accepted but not yet
+// tracked when stop runs is closed too, so stop returns (it hung before).
+func TestServeStopClosesLateConnection(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &slowAccept{Listener: inner, closed: make(chan struct{}), accepted: make(chan net.Conn, 1)}
+	served := make(chan struct{}, 1)
+	stop := testutil.Serve(t, ln, func(c net.Conn) {
+		served <- struct{}{}
+		io.Copy(io.Discard, c) // returns when c is closed: only stop closes it
+	})
+	c, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		c.Close() // the serve's peer: lets the stuck serve, and stop, return
+		<-stopped
+		t.Fatal("stop did not return: the connection accepted during stop was left open")
+	}
+	select {
+	case <-served: // it may or may not have been served; either way it is closed now
+	default:
+	}
+	if _, err := (<-ln.accepted).Write([]byte("x")); err == nil {
+		t.Fatal("the connection accepted during stop is still open after stop")
+	}
 }

@@ -6,8 +6,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -47,10 +47,29 @@ func readLine(t *testing.T, ctx context.Context, r *chanstream.Reader, want stri
 // TestStartTLS: a STARTTLS exchange between two streams — each side's
 // default side (server.W is the server side) — then lines both ways over
 // TLS, with the connection and ExtraInfo showing the TLS layer.
+// Over FaultConns too: every record of the handshake and after it arrives
+// in pieces of a few bytes, late.
 func TestStartTLS(t *testing.T) {
+	split := testutil.Faults{MaxRead: 7, MaxWrite: 11, Delay: 20 * time.Microsecond}
+	for _, tc := range []struct {
+		name   string
+		faults bool
+	}{{"plain", false}, {"split and delayed", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.faults {
+				client, server := testutil.FaultLoopback(t, split, split)
+				testStartTLS(t, client, server, "*testutil.FaultConn")
+				return
+			}
+			client, server := testutil.Loopback(t)
+			testStartTLS(t, client, server, "*net.TCPConn")
+		})
+	}
+}
+
+func testStartTLS(t *testing.T, client, server testutil.End, socket string) {
 	ctx := testCtx(t)
 	srvCfg, cliCfg := configs(t)
-	client, server := testutil.Loopback(t)
 
 	served := make(chan error, 1)
 	go func() {
@@ -90,8 +109,8 @@ func TestStartTLS(t *testing.T) {
 		if st, ok := w.ExtraInfo("tls").(tls.ConnectionState); !ok || !st.HandshakeComplete {
 			t.Errorf("ExtraInfo(\"tls\") = %v; want a completed handshake", w.ExtraInfo("tls"))
 		}
-		if _, ok := w.ExtraInfo("socket").(*net.TCPConn); !ok {
-			t.Errorf("ExtraInfo(\"socket\") = %T; want the *net.TCPConn under TLS", w.ExtraInfo("socket"))
+		if got := fmt.Sprintf("%T", w.ExtraInfo("socket")); got != socket {
+			t.Errorf("ExtraInfo(\"socket\") = %s; want the %s under TLS", got, socket)
 		}
 		if w.CanWriteEOF() {
 			t.Error("CanWriteEOF() = true over TLS")

@@ -50,6 +50,10 @@ const probeTimeout = time.Second
 // Listen has done anything to the file.
 var testHookBound func(path string)
 
+// testHookStale, when set by a test, runs when Listen has found the file
+// at path stale, before it removes it.
+var testHookStale func(path string)
+
 // Listen listens on the Unix-domain socket path and returns the listener,
 // an embedded *net.UnixListener. A stale socket file at path is replaced;
 // a live listener there is an error wrapping syscall.EADDRINUSE; any other
@@ -58,6 +62,12 @@ var testHookBound func(path string)
 // and [WithMode] and [WithCleanupSocket] do not apply. On other systems
 // such a path is an error wrapping [chanstream.ErrInvalidArgument] (a file
 // named "@…" would be a surprise nobody cleans up).
+//
+// Concurrent Listens of one path — in this process, and in others where
+// flock(2) exists — check, replace and bind one at a time, so exactly one
+// of them wins a stale path and the others get EADDRINUSE: each holds an
+// exclusive flock on path+".lock" meanwhile, a file it makes and removes
+// (the directory must let it).
 func Listen(path string, opts ...ListenOption) (net.Listener, error) {
 	c := listenConfig{cleanup: true}
 	for _, o := range opts {
@@ -77,6 +87,14 @@ func Listen(path string, opts ...ListenOption) (net.Listener, error) {
 		}
 		return ul, nil
 	}
+	// Check, remove and bind as one step for every Listen of path: two
+	// callers that both found the file stale would otherwise both bind,
+	// the second after removing the first one's new socket.
+	unlock, err := lockPath(path)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := removeStale(path); err != nil {
 		return nil, err
 	}
@@ -114,6 +132,18 @@ func removeStale(path string) error {
 		c.Close()
 		return fmt.Errorf("unix: listen %s: a listener answers there: %w", path, syscall.EADDRINUSE)
 	case errors.Is(err, syscall.ECONNREFUSED):
+		if testHookStale != nil {
+			testHookStale(path)
+		}
+		// Remove the file probed, not one that a process outside the lock
+		// (another program) put there since.
+		now, err := os.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed meanwhile: the path is free
+		}
+		if err != nil || !os.SameFile(fi, now) {
+			return fmt.Errorf("unix: listen %s: the socket file was replaced while probed: %w", path, syscall.EADDRINUSE)
+		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("unix: listen %s: remove stale socket: %w", path, err)
 		}
