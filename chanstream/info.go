@@ -37,8 +37,8 @@ func (w *Writer) ServerSide() bool { return w.serverSide }
 // ExtraInfo returns asyncio's get_extra_info(name), or nil where unknown:
 // "peername" and "sockname" (net.Addr); "socket" (the net.Conn under any
 // TLS layer, and under any wrapper that has a NetConn method as *tls.Conn
-// does); and over TLS "sslcontext" (*tls.Config, where the stream made
-// the TLS layer), "ssl_object" (*tls.Conn), "peercert" (*x509.Certificate,
+// does); and over TLS "sslcontext" (*tls.Config: WithTLS's, or the one
+// tlsup.StartTLS ran with; see [Writer.SetTLSConfig]), "ssl_object" (*tls.Conn), "peercert" (*x509.Certificate,
 // the peer's leaf), "cipher" (string) and "tls" (tls.ConnectionState).
 func (w *Writer) ExtraInfo(name string) any {
 	c := w.Conn()
@@ -59,10 +59,13 @@ func (w *Writer) ExtraInfo(name string) any {
 	}
 	switch name {
 	case "sslcontext":
-		if w.tlsConfig == nil {
+		w.mu.Lock()
+		cfg := w.tlsConfig
+		w.mu.Unlock()
+		if cfg == nil {
 			return nil
 		}
-		return w.tlsConfig
+		return cfg
 	case "ssl_object":
 		return tc
 	case "peercert":

@@ -69,7 +69,7 @@ type Reader struct {
 // pending Read returns. A WithLimit ≤ 0 panics with an error wrapping
 // ErrInvalidArgument.
 func NewReader(src io.Reader, opts ...Option) *Reader {
-	c := mustConfig(opts)
+	c := mustConfigFor(useNewReader, src, opts)
 	r := newReader(src, c, nil)
 	r.withGoroutine()
 	go r.readLoop()

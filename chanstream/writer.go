@@ -82,7 +82,8 @@ const (
 // from now on. An invalid option (WithLimit ≤ 0, bad
 // watermarks) panics with an error wrapping ErrInvalidArgument.
 func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
-	c := mustConfig(opts)
+	c := mustConfigFor(useNew, conn, opts) // options.go, check.go: panics on a nil conn or an option New cannot apply
+	conn = c.wrapTLS(conn)                  // WithTLS: a *tls.Conn over conn, its handshake started and bounded
 	w := newWriter(conn, c)
 	w.conn = conn
 	w.raw = newRawWriter(conn)
@@ -103,7 +104,7 @@ func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 // WriteEOF close dst after the queue is written when dst is an io.Closer.
 // Invalid watermarks panic with an error wrapping ErrInvalidArgument.
 func NewWriter(dst io.Writer, opts ...Option) *Writer {
-	return newWriter(dst, mustConfig(opts))
+	return newWriter(dst, mustConfigFor(useNewWriter, dst, opts))
 }
 
 func newWriter(dst io.Writer, c *config) *Writer {
