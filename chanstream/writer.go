@@ -83,7 +83,7 @@ const (
 // watermarks) panics with an error wrapping ErrInvalidArgument.
 func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 	c := mustConfigFor(useNew, conn, opts) // options.go, check.go: panics on a nil conn or an option New cannot apply
-	conn = c.wrapTLS(conn)                  // WithTLS: a *tls.Conn over conn, its handshake started and bounded
+	conn = c.wrapTLS(conn)                 // WithTLS: a *tls.Conn over conn, its handshake started and bounded
 	w := newWriter(conn, c)
 	w.conn = conn
 	w.raw = newRawWriter(conn)
