@@ -116,8 +116,15 @@ func WithServerSide() Option {
 // WithTLS runs TLS over the stream's connection: for OpenConnection and
 // NewContext a handshake right after connecting, before they return; for
 // New a tls.Client over conn — a tls.Server with [WithServerSide] — whose
-// handshake starts at once and is bounded by [WithTLSHandshakeTimeout]
-// (see New). cfg is never modified. A nil cfg is a zero tls.Config for a
+// handshake New starts at once in a goroutine of its own, without waiting
+// for it. That handshake is bounded by a deadline on conn,
+// [WithTLSHandshakeTimeout] (default 60 s) after New; the goroutine clears
+// the deadline when the handshake succeeds and returns when it ends (at
+// once when the stream closes). A failed or timed-out handshake fails the
+// stream: reads and Err report its error. Reads, writes and ExtraInfo's
+// "peercert", "cipher" and "tls" wait for the handshake, as crypto/tls's
+// do. Conn() is then the *tls.Conn, ExtraInfo("socket") conn. cfg is
+// never modified. A nil cfg is a zero tls.Config for a
 // client, as for tls.Dial: ServerName comes from the host OpenConnection
 // dialed. A client needs a server name: cfg.ServerName, the host
 // OpenConnection dialed, or cfg.InsecureSkipVerify; New and NewContext
