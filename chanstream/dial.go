@@ -90,7 +90,7 @@ func (c *config) connect(ctx context.Context, addr string) (net.Conn, string, er
 	if c.localAddr != "" {
 		lh, lp, err := net.SplitHostPort(c.localAddr)
 		if err != nil {
-			return nil, "", fmt.Errorf("local address: %w: %w", ErrInvalidArgument, err)
+			return nil, "", invalidCause("local address", err)
 		}
 		if lh != "" {
 			if locals, localPort, err = c.resolve(ctx, res, lookup, lh, lp); err != nil {

@@ -67,16 +67,28 @@ func invalid(op, format string, args ...any) error {
 	return &argError{op: op, detail: fmt.Sprintf(format, args...)}
 }
 
-// argError is a bad argument; it unwraps to ErrInvalidArgument.
+// invalidCause is invalid with err as the detail, which it also wraps.
+func invalidCause(op string, err error) error {
+	return &argError{op: op, detail: err.Error(), cause: err}
+}
+
+// argError is a bad argument; it unwraps to ErrInvalidArgument, and to its
+// cause when it has one.
 type argError struct {
 	op, detail string
+	cause      error
 }
 
 func (e *argError) Error() string {
 	return "chanstream: " + e.op + ": invalid argument: " + e.detail
 }
 
-func (e *argError) Unwrap() error { return ErrInvalidArgument }
+func (e *argError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrInvalidArgument}
+	}
+	return []error{ErrInvalidArgument, e.cause}
+}
 
 // wrap adds the package and operation to a stream error. io.EOF is
 // returned as is, as package io asks.

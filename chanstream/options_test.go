@@ -419,6 +419,7 @@ func TestErrorTexts(t *testing.T) {
 	r.FeedEOF()
 	errs := map[string]error{"LimitOverrunError": err}
 	_, _, errs["OpenConnection without a port"] = chanstream.OpenConnection(ctx, "127.0.0.1")
+	_, _, errs["OpenConnection with a local address without a port"] = chanstream.OpenConnection(ctx, "127.0.0.1:1", chanstream.WithLocalAddr("127.0.0.1"))
 	_, _, errs["OpenConnection with a bad option"] = chanstream.OpenConnection(ctx, "127.0.0.1:1", chanstream.WithLimit(0))
 	a, b := net.Pipe()
 	defer b.Close()
