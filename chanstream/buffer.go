@@ -11,9 +11,13 @@ import (
 // back (to the pool or the collector) as soon as it is emptied, so an idle
 // Reader holds no buffer.
 
-// acquire takes the read token, or returns ctx.Err() and consumes nothing.
+// acquire takes the read token, or returns ctx.Err() and consumes nothing;
+// a nil ctx is an invalid argument.
 // A ctx that has already ended wins over buffered data.
 func (r *Reader) acquire(ctx context.Context) error {
+	if ctx == nil {
+		return invalid("read", "nil ctx")
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

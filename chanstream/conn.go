@@ -31,6 +31,7 @@ type conn struct {
 	r          *Reader // nil for NewWriter
 	w          *Writer
 	serverSide bool
+	dialHost   string         // the host OpenConnection dialed, or ""
 	closed     chan struct{}  // closed once, by closeNow, before the connection is closed; every blocking select watches it
 	group      errgroup.Group // the reader and writer goroutines; Wait is called once, by join
 
@@ -62,6 +63,7 @@ const (
 func newConn(c *config) *conn {
 	return &conn{
 		serverSide:      c.serverSide,
+		dialHost:        c.dialHost,
 		tlsCfg:          c.tls,
 		closed:          make(chan struct{}),
 		shutdownTimeout: c.shutdownTimeout,

@@ -23,12 +23,14 @@ import (
 // of 0 the addresses are tried one at a time, in order. [WithDialer],
 // [WithLocalAddr] and [WithKeepAlive] shape every attempt; TCP_NODELAY is
 // on, as asyncio sets it. With [WithTLS] a TLS client handshake follows,
-// bounded by [WithTLSHandshakeTimeout] and ctx.
+// bounded by [WithTLSHandshakeTimeout] and ctx; WithTLS(nil) is a zero
+// tls.Config, as tls.Dial uses, and ServerName comes from the host unless
+// the config sets it. The host is the stream's [Writer.DialHost].
 //
 // OpenConnection blocks until connected, or until every attempt failed or
 // ctx ended; no attempt, goroutine or socket outlives it. Errors name addr:
-// an invalid option or an address without a port wraps
-// [ErrInvalidArgument]; a name that does not resolve, the resolver's
+// an invalid option, one OpenConnection does not take ([WithServerSide]),
+// a nil ctx or an address without a port wraps [ErrInvalidArgument]; a name that does not resolve, the resolver's
 // *net.DNSError; when every attempt failed, the errors of all of them joined
 // (errors.Is(err, syscall.ECONNREFUSED) holds when one was refused); when
 // ctx ended, ctx.Err() joined with them; a failed handshake says "tls
@@ -36,16 +38,20 @@ import (
 // top-level domain fail at once, without a query (RFC 6761).
 func OpenConnection(ctx context.Context, addr string, opts ...Option) (*Reader, *Writer, error) {
 	c := newConfig(opts)
-	if c.err != nil {
-		return nil, nil, fmt.Errorf("chanstream: open connection %s: %w", addr, c.err)
+	err := c.checkFor(useDial, nil)
+	if err == nil && ctx == nil {
+		err = invalid("OpenConnection", "nil ctx")
+	}
+	if err != nil {
+		return nil, nil, withOp("open connection "+addr, err)
 	}
 	conn, host, err := c.connect(ctx, addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("chanstream: open connection %s: %w", addr, err)
+		return nil, nil, withOp("open connection "+addr, err)
 	}
 	r, w, err := c.adopt(ctx, conn, host, opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("chanstream: open connection %s: %w", addr, err)
+		return nil, nil, withOp("open connection "+addr, err)
 	}
 	return r, w, nil
 }
@@ -84,7 +90,7 @@ func (c *config) connect(ctx context.Context, addr string) (net.Conn, string, er
 	if c.localAddr != "" {
 		lh, lp, err := net.SplitHostPort(c.localAddr)
 		if err != nil {
-			return nil, "", fmt.Errorf("local address: %w: %w", ErrInvalidArgument, err)
+			return nil, "", invalidCause("local address", err)
 		}
 		if lh != "" {
 			if locals, localPort, err = c.resolve(ctx, res, lookup, lh, lp); err != nil {

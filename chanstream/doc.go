@@ -29,6 +29,51 @@
 // [WithTLS] handshake first when asked, and errors instead of New's
 // panics.
 //
+// # Options
+//
+// Every constructor takes the same [Option] type, and no option is ever
+// ignored: an option either takes effect for the call it is given to or
+// the call fails with an error wrapping [ErrInvalidArgument] that names
+// the option — New, NewReader and NewWriter panic with it, as with an
+// invalid value. Where each applies ("no": the call fails):
+//
+//	option                   New, NewContext  NewReader  NewWriter  OpenConnection  server.WithStreamOptions
+//	WithLimit                yes              yes        no         yes             yes
+//	WithWriteBufferLimits    yes              no         yes        yes             yes
+//	WithTLS                  yes (1)          no         no         yes (2)         no: server.WithTLS
+//	WithTLSHandshakeTimeout  with WithTLS     no         no         with WithTLS    no: server.WithTLSHandshakeTimeout
+//	WithTLSShutdownTimeout   yes (3)          no         *tls.Conn  yes             yes
+//	WithServerSide           yes              no         no         no              yes (the server sets it)
+//	WithNetwork, WithLocalAddr, WithHappyEyeballsDelay,
+//	WithInterleave, WithDialer
+//	                         no               no         no         yes             no
+//	WithKeepAlive            no               no         no         yes             no: server.WithKeepAlive
+//
+// (1) New runs TLS over conn: a tls.Client, or a tls.Server with
+// WithServerSide, whose handshake starts at once and is bounded by
+// WithTLSHandshakeTimeout; New does not wait for it (see WithTLS).
+// NewContext runs the handshake before it returns. Neither has a host
+// name, so a client's config needs ServerName or InsecureSkipVerify; a
+// server's needs a certificate. (2) WithTLS(nil) is a zero tls.Config, as
+// tls.Dial uses; ServerName comes from the host. (3) It bounds Close over
+// TLS: over WithTLS's layer, a *tls.Conn given to New, or a stream
+// upgraded later (tlsup.StartTLS). NewWriter takes it when its sink is a
+// *tls.Conn. unix.OpenConnection takes New's options. [CheckOptions] and
+// [CheckServerOptions] check options ahead of a call.
+//
+// Nil arguments are errors at the call too, never a crash later in a
+// goroutine of the stream: a nil conn, source or sink (New, NewReader,
+// NewWriter and [NetConn] panic; NewContext returns the error), a nil ctx
+// for OpenConnection, NewContext, [Writer.Upgrade] and [Reader.LineFeed],
+// and a nil function for Upgrade.
+//
+// # Lines in a select
+//
+// [Reader.LineFeed] delivers a stream's lines on a channel for a select
+// next to other channels; [LineFeed.Stop] ends it, waits for its goroutine
+// and puts back into the Reader the line it held, so that reading on —
+// directly or with a new feed — loses and reorders nothing.
+//
 // # Goroutines
 //
 // A stream over a plain TCP or Unix stream socket has no reader goroutine:
@@ -112,7 +157,11 @@
 // Close returns an error that errors.Is(err, [ErrClosed]). A connection
 // error reaches reads only after every byte received before it, and is
 // sticky for writes. Short reads at EOF are [*IncompleteReadError]; a
-// separator beyond the limit is [*LimitOverrunError]; use errors.As.
+// separator beyond the limit is [*LimitOverrunError]; use errors.As. As
+// with io.ReadFull, an IncompleteReadError with nothing read — a clean end
+// between messages — satisfies errors.Is(err, io.EOF), and one with some
+// bytes errors.Is(err, io.ErrUnexpectedEOF). Every message starts with one
+// "chanstream: ".
 //
 // # Differences from asyncio
 //

@@ -11,8 +11,11 @@ import (
 // from either side, a reset read included — when the connection has
 // failed, and with an error that errors.Is(err, ErrClosed) after Close or
 // Abort; so it never hangs on a dead peer. When ctx ends first it returns
-// ctx.Err(); the queue is unchanged.
+// ctx.Err(); the queue is unchanged. A nil ctx is ErrInvalidArgument.
 func (w *Writer) Drain(ctx context.Context) error {
+	if ctx == nil {
+		return invalid("drain", "nil ctx")
+	}
 	if err := w.drainUntil(ctx.Done()); err != errStopped {
 		return err
 	}

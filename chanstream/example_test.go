@@ -121,9 +121,9 @@ func ExampleWriter_Drain() {
 	// peer read 8192 bytes
 }
 
-// A stream's lines in a select next to a ticker and a ctx. The goroutine
-// that feeds the channel puts back a line it could not deliver, so a
-// cancelled loop loses nothing.
+// A stream's lines in a select next to a ticker and a ctx, through a
+// LineFeed. Stop waits for the feed's goroutine and puts back the line it
+// held, so a read after the loop starts exactly where the loop stopped.
 func Example_select() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -136,29 +136,15 @@ func Example_select() {
 		client.Close()
 	}()
 
-	lines := make(chan []byte)
-	go func() {
-		defer close(lines)
-		for line, err := range r.Lines(ctx) {
-			if err != nil {
-				return
-			}
-			select {
-			case lines <- line:
-			case <-ctx.Done():
-				r.Unread(line) // not delivered: put back
-				return
-			}
-		}
-	}()
-
+	feed := r.LineFeed(ctx)
+	defer feed.Stop()
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
 		select {
-		case line, ok := <-lines:
+		case line, ok := <-feed.C:
 			if !ok {
-				fmt.Println("EOF")
+				fmt.Println("EOF", feed.Err())
 				return
 			}
 			fmt.Printf("line %q\n", line)
@@ -172,5 +158,5 @@ func Example_select() {
 	// line "one\n"
 	// line "two\n"
 	// line "three\n"
-	// EOF
+	// EOF <nil>
 }

@@ -528,8 +528,11 @@ func fzCheck(got []byte, err error, want fzRes) string {
 		if !isIRE || !bytes.Equal(ire.Partial, want.data) || ire.Expected != want.n || len(got) != 0 {
 			return "IncompleteReadError"
 		}
-		if !errors.Is(err, io.ErrUnexpectedEOF) {
-			return "IncompleteReadError does not unwrap to io.ErrUnexpectedEOF"
+		if len(want.data) > 0 && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return "IncompleteReadError with bytes does not unwrap to io.ErrUnexpectedEOF"
+		}
+		if len(want.data) == 0 && !errors.Is(err, io.EOF) {
+			return "IncompleteReadError without bytes does not unwrap to io.EOF"
 		}
 	case fzOverrun:
 		if !isLOE || loe.Consumed != want.n || len(got) != 0 {

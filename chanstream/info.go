@@ -33,8 +33,8 @@ func (w *Writer) ServerSide() bool { return w.c.serverSide }
 // ExtraInfo returns asyncio's get_extra_info(name), or nil where unknown:
 // "peername" and "sockname" (net.Addr); "socket" (the net.Conn under any
 // TLS layer, and under any wrapper that has a NetConn method as *tls.Conn
-// does); and over TLS "sslcontext" (*tls.Config, where the stream made
-// the TLS layer), "ssl_object" (*tls.Conn), "peercert" (*x509.Certificate,
+// does); and over TLS "sslcontext" (*tls.Config: WithTLS's, or the one
+// tlsup.StartTLS ran with; see [Writer.SetTLSConfig]), "ssl_object" (*tls.Conn), "peercert" (*x509.Certificate,
 // the peer's leaf), "cipher" (string) and "tls" (tls.ConnectionState).
 func (w *Writer) ExtraInfo(name string) any {
 	c := w.Conn()

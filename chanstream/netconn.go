@@ -34,8 +34,11 @@ import (
 // never interleaved with another. A deadline costs one timer per call to a
 // Set method, none per Read or Write. The returned conn also has CloseWrite
 // ([Writer.WriteEOF]). Use [Writer.WaitClosed] to wait for the end after
-// Close.
+// Close. A nil r or w panics with an error wrapping [ErrInvalidArgument].
 func NetConn(r *Reader, w *Writer) net.Conn {
+	if r == nil || w == nil {
+		panic(invalid("NetConn", "nil Reader or Writer"))
+	}
 	c := &netConn{
 		r:      r,
 		w:      w,

@@ -15,8 +15,11 @@ const DefaultLimit = 64 << 10
 // watermark defaults to a quarter of it.
 const DefaultHighWater = 64 << 10
 
-// Option configures a stream. One option type serves every constructor;
-// an option that has no meaning for a constructor is ignored by it.
+// Option configures a stream. One option type serves every constructor,
+// and no option is ever ignored: one that a call cannot apply makes the
+// call fail with an error wrapping [ErrInvalidArgument] that names the
+// option (New, NewReader and NewWriter panic with it). The package doc's
+// "Options" section has the table of which option applies where.
 type Option func(*config)
 
 // config is what the options set. err is the first invalid option; the
@@ -38,7 +41,12 @@ type config struct {
 	dialer     *net.Dialer
 	lookup     resolve.LookupFunc // resolves names for OpenConnection; nil: the dialer's resolver (tests set it)
 
-	err error
+	given    optionSet // which options were given, for the checks of where they apply (check.go)
+	tlsSet   bool      // WithTLS was given, with a nil config or not
+	tlsDone  bool      // the conn is already the TLS layer WithTLS asked for (NewContext, OpenConnection)
+	dialHost string    // the host OpenConnection dialed, for DialHost; set by adopt
+
+	err error // the first invalid option value
 }
 
 func newConfig(opts []Option) *config {
@@ -64,24 +72,15 @@ func (c *config) invalid(err error) {
 	}
 }
 
-// mustConfig returns the config of opts or panics with the first invalid
-// option's error, for constructors that have no error result.
-func mustConfig(opts []Option) *config {
-	c := newConfig(opts)
-	if c.err != nil {
-		panic(c.err)
-	}
-	return c
-}
-
 // WithLimit sets the Reader's buffer limit (default [DefaultLimit]): the
 // longest line or separator search ReadLine and ReadUntil accept, and half
 // of the read-ahead the Reader keeps before it stops reading the source.
 // n ≤ 0 is invalid.
 func WithLimit(n int) Option {
 	return func(c *config) {
+		c.given |= optLimit
 		if n <= 0 {
-			c.invalid(invalid("with limit", "limit %d ≤ 0", n))
+			c.invalid(invalid("WithLimit", "limit %d ≤ 0", n))
 			return
 		}
 		c.limit = n
@@ -93,8 +92,9 @@ func WithLimit(n int) Option {
 // invalid unless high ≥ low ≥ 0.
 func WithWriteBufferLimits(high, low int) Option {
 	return func(c *config) {
-		if err := checkWatermarks(high, low); err != nil {
-			c.invalid(err)
+		c.given |= optWriteBufferLimits
+		if low < 0 || high < low {
+			c.invalid(invalid("WithWriteBufferLimits", "need high ≥ low ≥ 0, have high %d, low %d", high, low))
 			return
 		}
 		c.high, c.low = high, low
@@ -110,18 +110,39 @@ func checkWatermarks(high, low int) error {
 
 // WithServerSide marks the stream as the accepting side of its connection
 // (the server package sets it); see [Writer.ServerSide].
-func WithServerSide() Option { return func(c *config) { c.serverSide = true } }
+func WithServerSide() Option {
+	return func(c *config) { c.given |= optServerSide; c.serverSide = true }
+}
 
-// WithTLS makes OpenConnection run a TLS client handshake right after
-// connecting. ServerName comes from the host unless cfg sets it.
-func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
+// WithTLS runs TLS over the stream's connection: for OpenConnection and
+// NewContext a handshake right after connecting, before they return; for
+// New a tls.Client over conn — a tls.Server with [WithServerSide] — whose
+// handshake New starts at once in a goroutine of its own, without waiting
+// for it. That handshake is bounded by a deadline on conn,
+// [WithTLSHandshakeTimeout] (default 60 s) after New; the goroutine clears
+// the deadline when the handshake succeeds and returns when it ends (at
+// once when the stream closes). A failed or timed-out handshake fails the
+// stream: reads and Err report its error. Reads, writes and ExtraInfo's
+// "peercert", "cipher" and "tls" wait for the handshake, as crypto/tls's
+// do. Conn() is then the *tls.Conn, ExtraInfo("socket") conn. cfg is
+// never modified. A nil cfg is a zero tls.Config for a
+// client, as for tls.Dial: ServerName comes from the host OpenConnection
+// dialed. A client needs a server name: cfg.ServerName, the host
+// OpenConnection dialed, or cfg.InsecureSkipVerify; New and NewContext
+// have no host, so without one of the others they fail. A server side
+// needs a cfg with a certificate; WithTLS(nil) is invalid there.
+// ExtraInfo("sslcontext") reports cfg (the zero config for nil).
+func WithTLS(cfg *tls.Config) Option {
+	return func(c *config) { c.given |= optTLS; c.tls, c.tlsSet = cfg, true }
+}
 
 // WithTLSHandshakeTimeout bounds the TLS handshake (default 60 s). d ≤ 0
 // is invalid.
 func WithTLSHandshakeTimeout(d time.Duration) Option {
 	return func(c *config) {
+		c.given |= optTLSHandshakeTimeout
 		if d <= 0 {
-			c.invalid(invalid("tls handshake timeout", "%v ≤ 0", d))
+			c.invalid(invalid("WithTLSHandshakeTimeout", "%v ≤ 0", d))
 			return
 		}
 		c.handshakeTimeout = d
@@ -134,8 +155,9 @@ func WithTLSHandshakeTimeout(d time.Duration) Option {
 // TLS. Then the connection is closed regardless. d ≤ 0 is invalid.
 func WithTLSShutdownTimeout(d time.Duration) Option {
 	return func(c *config) {
+		c.given |= optTLSShutdownTimeout
 		if d <= 0 {
-			c.invalid(invalid("tls shutdown timeout", "%v ≤ 0", d))
+			c.invalid(invalid("WithTLSShutdownTimeout", "%v ≤ 0", d))
 			return
 		}
 		c.shutdownTimeout = d
@@ -147,11 +169,12 @@ func WithTLSShutdownTimeout(d time.Duration) Option {
 // is invalid.
 func WithNetwork(network string) Option {
 	return func(c *config) {
+		c.given |= optNetwork
 		switch network {
 		case "tcp", "tcp4", "tcp6":
 			c.network = network
 		default:
-			c.invalid(invalid("with network", "unknown network %q (want tcp, tcp4 or tcp6)", network))
+			c.invalid(invalid("WithNetwork", "unknown network %q (want tcp, tcp4 or tcp6)", network))
 		}
 	}
 }
@@ -159,7 +182,9 @@ func WithNetwork(network string) Option {
 // WithLocalAddr binds the local end to addr ("host:port", port 0 for any)
 // before connecting; each attempt binds the first of host's addresses of
 // its family (asyncio's local_addr).
-func WithLocalAddr(addr string) Option { return func(c *config) { c.localAddr = addr } }
+func WithLocalAddr(addr string) Option {
+	return func(c *config) { c.given |= optLocalAddr; c.localAddr = addr }
+}
 
 // WithHappyEyeballsDelay sets the RFC 8305 delay between connection
 // attempts (default 250 ms): the next address is tried when this much time
@@ -167,8 +192,9 @@ func WithLocalAddr(addr string) Option { return func(c *config) { c.localAddr = 
 // fails. 0 tries one address at a time, in order. d < 0 is invalid.
 func WithHappyEyeballsDelay(d time.Duration) Option {
 	return func(c *config) {
+		c.given |= optHappyEyeballsDelay
 		if d < 0 {
-			c.invalid(invalid("happy eyeballs delay", "%v < 0", d))
+			c.invalid(invalid("WithHappyEyeballsDelay", "%v < 0", d))
 			return
 		}
 		c.heDelay = d
@@ -182,8 +208,9 @@ func WithHappyEyeballsDelay(d time.Duration) Option {
 // resolver's order — when it is off. n < 0 is invalid.
 func WithInterleave(n int) Option {
 	return func(c *config) {
+		c.given |= optInterleave
 		if n < 0 {
-			c.invalid(invalid("with interleave", "%d < 0", n))
+			c.invalid(invalid("WithInterleave", "%d < 0", n))
 			return
 		}
 		c.interleave = n
@@ -193,10 +220,14 @@ func WithInterleave(n int) Option {
 // WithKeepAlive sets the TCP keep-alive period of OpenConnection's
 // connection; d < 0 disables keep-alive; 0 (the default) leaves the
 // dialer's setting (net.Dialer's default: on, every 15 s).
-func WithKeepAlive(d time.Duration) Option { return func(c *config) { c.keepAlive = d } }
+func WithKeepAlive(d time.Duration) Option {
+	return func(c *config) { c.given |= optKeepAlive; c.keepAlive = d }
+}
 
 // WithDialer makes OpenConnection use d for every connection attempt: its
 // Resolver, Control/ControlContext, Timeout, KeepAlive and LocalAddr hold
 // unless another option sets them. Each attempt dials with a copy; d itself
 // is never modified.
-func WithDialer(d *net.Dialer) Option { return func(c *config) { c.dialer = d } }
+func WithDialer(d *net.Dialer) Option {
+	return func(c *config) { c.given |= optDialer; c.dialer = d }
+}

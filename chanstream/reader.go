@@ -3,6 +3,7 @@ package chanstream
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -23,10 +24,13 @@ const chunkQueue = 4
 type Reader struct {
 	// Set at construction, never changed.
 	limit int
-	c     *conn         // the stream's core; nil for NewReader
-	src   io.Reader     // the first source; later ones arrive on resume
-	gate  gate          // the read token
-	fed   chan struct{} // closed by FeedEOF, under mu; stops the reader goroutine
+	c     *conn     // the stream's core; nil for NewReader
+	src   io.Reader // the first source; later ones arrive on resume
+	// hs is New's WithTLS layer over the conn, whose handshake the reader
+	// goroutine runs first (bounded by the deadline New set); else nil.
+	hs   *tls.Conn
+	gate gate          // the read token
+	fed  chan struct{} // closed by FeedEOF, under mu; stops the reader goroutine
 	// The reader goroutine's channels.
 	chunks chan []byte   // reader goroutine → token holder; cap chunkQueue bounds read-ahead; closed by the reader goroutine as it exits
 	kick   chan struct{} // Unread, FeedEOF → a waiting read; cap 1, coalescing; never closed
@@ -64,7 +68,7 @@ type Reader struct {
 // io.EOF, or after FeedEOF once its pending Read returns. A WithLimit ≤ 0
 // panics with an error wrapping ErrInvalidArgument. It does not block.
 func NewReader(src io.Reader, opts ...Option) *Reader {
-	r := newReader(src, mustConfig(opts), nil)
+	r := newReader(src, mustConfigFor(useNewReader, src, opts), nil)
 	go r.readLoop()
 	return r
 }
@@ -96,6 +100,10 @@ func (r *Reader) closedCh() <-chan struct{} {
 // (readOnce), and parks when Upgrade asks; it returns when the source ends
 // or the stream closes.
 func (r *Reader) readLoop() error {
+	if err := r.handshake(); err != nil {
+		r.finish(err)
+		return nil
+	}
 	src := r.src
 	rr := newRawReader(src)
 	closed := r.closedCh()
@@ -113,6 +121,18 @@ func (r *Reader) readLoop() error {
 			return nil
 		}
 	}
+}
+
+// handshake runs the TLS handshake of New's WithTLS layer, if any, and
+// clears the deadline that bounds it.
+func (r *Reader) handshake() error {
+	if r.hs == nil {
+		return nil
+	}
+	if err := r.hs.Handshake(); err != nil {
+		return fmt.Errorf("tls handshake: %w", err)
+	}
+	return r.hs.SetDeadline(time.Time{})
 }
 
 // readOnce reads one chunk from src and hands it over. With a rawReader

@@ -148,13 +148,13 @@ func (r *Reader) until(ctx context.Context, op string, seps [][]byte) ([]byte, e
 		if len(d)-scanned >= minLen {
 			if start, end := match(d, seps, scanned); end >= 0 {
 				if start > r.limit {
-					return nil, &LimitOverrunError{Consumed: start}
+					return nil, &LimitOverrunError{Consumed: start, Limit: r.limit}
 				}
 				return r.take(end), nil
 			}
 			scanned = max(0, len(d)+1-maxLen)
 			if scanned > r.limit {
-				return nil, &LimitOverrunError{Consumed: scanned}
+				return nil, &LimitOverrunError{Consumed: scanned, Limit: r.limit}
 			}
 		}
 		if r.eof {

@@ -568,7 +568,9 @@ func TestReadSourceError(t *testing.T) {
 	}
 }
 
-// TestReadIncompleteReadError: the error's fields, message and unwrapping.
+// TestReadIncompleteReadError: the error's fields, message and unwrapping:
+// io.EOF when nothing was read (a clean end, as io.ReadFull), else
+// io.ErrUnexpectedEOF; the message says "until EOF" where no separator came.
 func TestReadIncompleteReadError(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -577,14 +579,18 @@ func TestReadIncompleteReadError(t *testing.T) {
 		partial  string
 		expected int
 		msg      string
+		unwrap   error
 	}{
 		{"ReadExactly", rmData, func(ctx context.Context, r *chanstream.Reader) ([]byte, error) { return r.ReadExactly(ctx, 36) },
-			rmData, 36, "18 bytes read on a total of 36 expected bytes"},
+			rmData, 36, "18 bytes read on a total of 36 expected bytes", io.ErrUnexpectedEOF},
 		{"ReadUntil", "some dataAA", func(ctx context.Context, r *chanstream.Reader) ([]byte, error) {
 			return r.ReadUntil(ctx, []byte("AAA"))
-		}, "some dataAA", -1, "11 bytes read on a total of undefined expected bytes"},
+		}, "some dataAA", -1, "11 bytes read until EOF, no separator found", io.ErrUnexpectedEOF},
+		{"ReadUntil-empty", "", func(ctx context.Context, r *chanstream.Reader) ([]byte, error) {
+			return r.ReadUntil(ctx, []byte("AAA"))
+		}, "", -1, "0 bytes read until EOF", io.EOF},
 		{"ReadExactly-empty", "", func(ctx context.Context, r *chanstream.Reader) ([]byte, error) { return r.ReadExactly(ctx, 1) },
-			"", 1, "0 bytes read on a total of 1 expected bytes"},
+			"", 1, "0 bytes read on a total of 1 expected bytes", io.EOF},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -600,11 +606,21 @@ func TestReadIncompleteReadError(t *testing.T) {
 			if string(ire.Partial) != tt.partial || ire.Expected != tt.expected {
 				t.Errorf("IncompleteReadError{%q, %d}; want {%q, %d}", ire.Partial, ire.Expected, tt.partial, tt.expected)
 			}
-			if !errors.Is(err, io.ErrUnexpectedEOF) {
-				t.Errorf("errors.Is(%v, io.ErrUnexpectedEOF) = false; want true", err)
+			if !errors.Is(err, tt.unwrap) {
+				t.Errorf("errors.Is(%v, %v) = false; want true", err, tt.unwrap)
 			}
-			if !strings.Contains(err.Error(), tt.msg) {
-				t.Errorf("Error() = %q; want it to contain asyncio's %q", err.Error(), tt.msg)
+			other := io.EOF
+			if tt.unwrap == io.EOF {
+				other = io.ErrUnexpectedEOF
+			}
+			if errors.Is(err, other) {
+				t.Errorf("errors.Is(%v, %v) = true; want false", err, other)
+			}
+			if !strings.Contains(err.Error(), tt.msg) || strings.Contains(err.Error(), "undefined") {
+				t.Errorf("Error() = %q; want it to contain %q", err.Error(), tt.msg)
+			}
+			if n := strings.Count(err.Error(), "chanstream:"); n != 1 {
+				t.Errorf("Error() = %q has %d \"chanstream:\" prefixes; want 1", err.Error(), n)
 			}
 			if len(b) != 0 {
 				t.Errorf("%s returned %q with the IncompleteReadError; want no bytes (they are in Partial)", tt.name, b)

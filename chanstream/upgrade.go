@@ -24,6 +24,9 @@ import (
 // not supported for NewWriter.
 func (w *Writer) Upgrade(ctx context.Context,
 	fn func(ctx context.Context, conn net.Conn, unread []byte) (net.Conn, error)) error {
+	if err := checkUpgrade(ctx, fn); err != nil { // check.go: a nil ctx or fn, before anything is touched
+		return err
+	}
 	if w.c.r == nil {
 		return wrap("upgrade", errors.ErrUnsupported)
 	}

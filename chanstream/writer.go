@@ -69,11 +69,16 @@ const (
 // option (WithLimit ≤ 0, bad watermarks) panics with an error wrapping
 // ErrInvalidArgument. It does not block.
 func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
-	cfg := mustConfig(opts)
+	cfg := mustConfigFor(useNew, conn, opts) // check.go: panics on a nil conn or an option New cannot apply
+	orig := conn
+	conn = cfg.wrapTLS(conn) // WithTLS: a *tls.Conn over conn; the reader goroutine runs its handshake
 	c := newConn(cfg)
 	c.nc, c.closer = conn, conn
 	c.w = newWriter(c, conn, cfg)
 	c.r = newReader(conn, cfg, c)
+	if conn != orig {
+		c.r.hs = conn.(*tls.Conn)
+	}
 	c.spawn(c.r.readLoop)
 	return c.r, c.w
 }
@@ -84,7 +89,7 @@ func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 // written when dst is an io.Closer. Invalid watermarks panic with an error
 // wrapping ErrInvalidArgument. It does not block.
 func NewWriter(dst io.Writer, opts ...Option) *Writer {
-	cfg := mustConfig(opts)
+	cfg := mustConfigFor(useNewWriter, dst, opts)
 	c := newConn(cfg)
 	if cl, ok := dst.(io.Closer); ok {
 		c.closer = cl
@@ -331,8 +336,11 @@ func (w *Writer) IsClosing() bool {
 
 // WaitClosed blocks until the stream is closed and every goroutine of it
 // has returned, or ctx ends (then it returns ctx.Err()). It returns nil once
-// closed, whatever ended the stream.
+// closed, whatever ended the stream. A nil ctx is ErrInvalidArgument.
 func (w *Writer) WaitClosed(ctx context.Context) error {
+	if ctx == nil {
+		return invalid("wait closed", "nil ctx")
+	}
 	select {
 	case <-w.Done():
 		return nil

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/cspstream/streams/chanstream"
@@ -30,8 +31,12 @@ type Pipeline struct {
 }
 
 // New returns an empty pipeline whose stages run under ctx: when ctx ends,
-// every stage is cancelled and Wait returns ctx's error.
+// every stage is cancelled and Wait returns ctx's error. A nil ctx panics
+// with an error wrapping chanstream.ErrInvalidArgument.
 func New(ctx context.Context) *Pipeline {
+	if ctx == nil {
+		invalid("new", "nil ctx")
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	return &Pipeline{parent: ctx, ctx: gctx, g: g}
 }
@@ -45,8 +50,12 @@ func (p *Pipeline) Context() context.Context { return p.ctx }
 // pipeline's context. A non-nil error from f cancels every other stage and
 // is what Wait returns if it is the first. Like every stage, f should
 // return soon after its ctx ends; it must not call Wait. Go must not be
-// called after Wait has returned.
+// called after Wait has returned. A nil f panics with an error wrapping
+// chanstream.ErrInvalidArgument.
 func (p *Pipeline) Go(f func(ctx context.Context) error) {
+	if f == nil {
+		invalid("go", "nil func")
+	}
 	p.g.Go(func() error {
 		err := f(p.ctx)
 		if err != nil {
@@ -107,6 +116,22 @@ func (p *Pipeline) onFailure(f func() bool) {
 // stage built with a bad argument is a programming mistake.
 func invalid(op, format string, args ...any) {
 	panic(fmt.Errorf("pipeline: %s: %w: %s", op, chanstream.ErrInvalidArgument, fmt.Sprintf(format, args...)))
+}
+
+// Nil arguments. Every function of this package checks its arguments at
+// the call and panics with an error wrapping chanstream.ErrInvalidArgument
+// for a nil Pipeline, Reader, Writer, function or input channel (a nil
+// channel never delivers: its stage would wait until the pipeline is
+// cancelled), rather than fail later inside a stage's goroutine.
+
+// need panics with an error wrapping chanstream.ErrInvalidArgument unless
+// every value in args is non-nil; names says what they are, in order.
+func need(op string, names string, args ...bool) {
+	for i, ok := range args {
+		if !ok {
+			invalid(op, "nil %s", strings.Split(names, ",")[i])
+		}
+	}
 }
 
 // recv returns the next item of in. ok is false when in is closed; err is

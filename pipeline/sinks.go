@@ -14,6 +14,7 @@ import (
 // error (the peer reset, w closed) ends the pipeline with that error; an
 // item received when the pipeline was cancelled is dropped.
 func WriteTo(p *Pipeline, w *chanstream.Writer, in <-chan []byte) {
+	need("write to", "pipeline,Writer,input", p != nil, w != nil, in != nil)
 	p.Go(func(ctx context.Context) error {
 		done := ctx.Done()
 		var batch [][]byte // the items taken at once, written as one unit
@@ -82,6 +83,7 @@ const copyChunk = 64 << 10
 // after a write error the bytes that write was given are back in src
 // (Unread), so every byte of src is either queued in dst or still in src.
 func Copy(p *Pipeline, dst *chanstream.Writer, src *chanstream.Reader) {
+	need("copy", "pipeline,Writer,Reader", p != nil, dst != nil, src != nil)
 	p.Go(func(ctx context.Context) error {
 		buf := make([]byte, copyChunk) // reused: Write copies out of it
 		for {

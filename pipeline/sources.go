@@ -26,6 +26,7 @@ var newline = [][]byte{{'\n'}}
 // back into r with the rest. Like every source, it must be r's only reader
 // while the pipeline runs.
 func Lines(p *Pipeline, r *chanstream.Reader) <-chan []byte {
+	need("lines", "pipeline,Reader", p != nil, r != nil)
 	s := newLineScanner(r)
 	return source(p, r, s.next, s.putBack)
 }
@@ -46,6 +47,7 @@ func Lines(p *Pipeline, r *chanstream.Reader) <-chan []byte {
 // *chanstream.LimitOverrunError, leaving those bytes in r; a source error
 // ends it with that error, the bytes read before it put back in r.
 func Split(p *Pipeline, r *chanstream.Reader, seps ...[]byte) <-chan []byte {
+	need("split", "pipeline,Reader", p != nil, r != nil)
 	if len(seps) == 0 {
 		seps = newline
 	} else {
@@ -70,6 +72,7 @@ func Split(p *Pipeline, r *chanstream.Reader, seps ...[]byte) <-chan []byte {
 // panics with an error wrapping chanstream.ErrInvalidArgument.
 // Cancellation and errors are as for Split.
 func Chunks(p *Pipeline, r *chanstream.Reader, max int) <-chan []byte {
+	need("chunks", "pipeline,Reader", p != nil, r != nil)
 	if max < 1 {
 		invalid("chunks", "max %d < 1", max)
 	}

@@ -18,6 +18,7 @@ import (
 // order, on the channel it returns. The first error from f ends the
 // pipeline with that error; f's ctx is the pipeline's.
 func Map[T, U any](p *Pipeline, in <-chan T, f func(ctx context.Context, v T) (U, error)) <-chan U {
+	need("map", "pipeline,input,func", p != nil, in != nil, f != nil)
 	out := make(chan U, queueCap) // Map → next stage; closed by Map as it returns
 	p.Go(func(ctx context.Context) error {
 		defer close(out)
@@ -42,6 +43,7 @@ func Map[T, U any](p *Pipeline, in <-chan T, f func(ctx context.Context, v T) (U
 // Filter sends on the channel it returns, in order, the items of in for
 // which keep returns true.
 func Filter[T any](p *Pipeline, in <-chan T, keep func(T) bool) <-chan T {
+	need("filter", "pipeline,input,func", p != nil, in != nil, keep != nil)
 	out := make(chan T, queueCap) // Filter → next stage; closed by Filter as it returns
 	p.Go(func(ctx context.Context) error {
 		defer close(out)
@@ -67,6 +69,7 @@ func Filter[T any](p *Pipeline, in <-chan T, keep func(T) bool) <-chan T {
 // chanstream.ErrInvalidArgument. While a full batch waits to be sent, Batch
 // takes nothing from in.
 func Batch[T any](p *Pipeline, in <-chan T, size int, maxWait time.Duration) <-chan []T {
+	need("batch", "pipeline,input", p != nil, in != nil)
 	if size < 1 {
 		invalid("batch", "size %d < 1", size)
 	}
@@ -131,6 +134,10 @@ func Batch[T any](p *Pipeline, in <-chan T, size int, maxWait time.Duration) <-c
 // channel is closed when every input is closed (at once when there is
 // none), or when the pipeline is cancelled.
 func Merge[T any](p *Pipeline, ins ...<-chan T) <-chan T {
+	need("merge", "pipeline", p != nil)
+	for _, in := range ins {
+		need("merge", "input", in != nil)
+	}
 	out := make(chan T, queueCap) // forwarders → next stage; closed by the last forwarder to return
 	if len(ins) == 0 {
 		close(out)
@@ -167,6 +174,7 @@ func Merge[T any](p *Pipeline, ins ...<-chan T) <-chan T {
 // output is the same one the others get. n < 1 panics with an error
 // wrapping chanstream.ErrInvalidArgument.
 func Broadcast[T any](p *Pipeline, in <-chan T, n int) []<-chan T {
+	need("broadcast", "pipeline,input", p != nil, in != nil)
 	if n < 1 {
 		invalid("broadcast", "n %d < 1", n)
 	}

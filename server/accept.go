@@ -21,12 +21,8 @@ const (
 func (s *Server) acceptLoop(ln net.Listener) error {
 	var delay time.Duration
 	for {
-		if s.slots != nil {
-			select {
-			case s.slots <- struct{}{}: // released when the connection ends
-			case <-s.closing:
-				return nil
-			}
+		if s.slots != nil && !s.takeSlot(ln) {
+			return nil
 		}
 		nc, err := ln.Accept()
 		if err != nil {
@@ -78,6 +74,26 @@ func (s *Server) fail(err error) {
 	}
 	s.mu.Unlock()
 	s.Close()
+}
+
+// takeSlot takes a connection slot (WithMaxConns) before the next
+// accept, waiting while every slot is taken; the wait is logged (Info as
+// it begins, Debug as it ends) so that a server stuck at its limit says so.
+// It returns false when the server closes first.
+func (s *Server) takeSlot(ln net.Listener) bool {
+	select {
+	case s.slots <- struct{}{}: // released when a connection ends
+		return true
+	default:
+	}
+	s.cfg.logger.Info("server: accepting paused at the connection limit", "addr", ln.Addr(), "max_conns", cap(s.slots))
+	select {
+	case s.slots <- struct{}{}:
+		s.cfg.logger.Debug("server: accepting resumed", "addr", ln.Addr())
+		return true
+	case <-s.closing:
+		return false
+	}
 }
 
 // release gives back a connection slot (WithMaxConns).

@@ -98,7 +98,7 @@ func (c *conn) handle(ctx context.Context, r *chanstream.Reader, w *chanstream.W
 // stack. Deferred by handle.
 func (c *conn) recover(w *chanstream.Writer) {
 	if v := recover(); v != nil {
-		c.s.cfg.logger.Error("server: handler panic", "remote", c.nc.RemoteAddr(), "panic", v, "stack", string(debug.Stack()))
+		c.s.cfg.logger.Error("server: handler panic", "remote", c.nc.RemoteAddr(), "panic", v, "stack", stackOf(debug.Stack()))
 		w.Abort()
 	}
 }

@@ -63,7 +63,7 @@ func (c *config) check() error {
 	if c.tls == nil && (c.handshakeSet || c.shutdownSet) {
 		return invalid("TLS timeouts are only meaningful with WithTLS")
 	}
-	if err := chanstream.CheckOptions(c.streamOpts...); err != nil {
+	if err := chanstream.CheckServerOptions(c.streamOpts...); err != nil {
 		return fmt.Errorf("server: stream options: %w", err)
 	}
 	return nil
@@ -161,7 +161,13 @@ func WithStartServing(on bool) Option { return func(c *config) { c.startServing 
 
 // WithStreamOptions passes opts to [chanstream.New] for every accepted
 // connection, after [chanstream.WithServerSide]. They are checked when the
-// server is made.
+// server is made ([chanstream.CheckServerOptions]): an option New would not
+// take, and the options the server has its own of — chanstream.WithTLS
+// (use [WithTLS]), chanstream.WithTLSHandshakeTimeout (use
+// [WithTLSHandshakeTimeout]) and chanstream.WithKeepAlive (use
+// [WithKeepAlive]) — make Start fail with an error wrapping
+// [chanstream.ErrInvalidArgument] that names the option and points to the
+// server's.
 func WithStreamOptions(opts ...chanstream.Option) Option {
 	return func(c *config) { c.streamOpts = append(c.streamOpts, opts...) }
 }
@@ -192,9 +198,12 @@ func WithMaxConns(n int) Option {
 	}
 }
 
-// WithLogger sets where the server logs handler errors, recovered panics
-// (with their stack), failed TLS handshakes and accept errors (default
-// slog.Default()).
+// WithLogger sets where the server logs (default slog.Default()): handler
+// errors, recovered panics (the value, and the stack one attribute per
+// frame: "stack.0", "stack.1", … from the panicking function down), failed
+// TLS handshakes and accept errors; at Info, accepting paused at
+// [WithMaxConns] and Shutdown's beginning and end; at Debug, accepting
+// resumed and handlers ended by their ctx.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // CheckOptions returns the error an invalid option in opts would make

@@ -63,7 +63,8 @@ type Server struct {
 // localhost). With port 0 the first socket picks a free port and the
 // others bind the same one. ctx bounds the name lookup only; the server
 // lives until Close or Shutdown. Start returns an error wrapping
-// [chanstream.ErrInvalidArgument] for an invalid option.
+// [chanstream.ErrInvalidArgument] for an invalid option, a nil handler or a
+// nil ctx.
 func Start(ctx context.Context, addr string, h Handler, opts ...Option) (*Server, error) {
 	c := newConfig(opts)
 	if c.err != nil {
@@ -71,6 +72,9 @@ func Start(ctx context.Context, addr string, h Handler, opts ...Option) (*Server
 	}
 	if h == nil {
 		return nil, invalid("nil handler")
+	}
+	if ctx == nil {
+		return nil, invalid("nil ctx")
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -164,8 +168,12 @@ func (s *Server) IsServing() bool {
 // waiting for the handlers (Shutdown ends them) — or until the server is
 // closed, when it returns the error that closed it (an accept loop's) or
 // ErrServerClosed — at once when the server is already closed. A second
-// call while one is running returns [ErrServeForeverRunning] at once.
+// call while one is running returns [ErrServeForeverRunning] at once; a nil
+// ctx, an error wrapping [chanstream.ErrInvalidArgument].
 func (s *Server) ServeForever(ctx context.Context) error {
+	if ctx == nil {
+		return invalid("serve forever: nil ctx")
+	}
 	s.mu.Lock()
 	if s.forever {
 		s.mu.Unlock()
@@ -261,22 +269,39 @@ func (s *Server) snapshot() []*conn {
 // every handler has returned and its connection closed. It returns nil when
 // that happens before ctx ends; at ctx end it aborts the connections left
 // (AbortClients) and returns ctx.Err() without waiting further.
+//
+// It logs at Info as it begins (with the number of live connections) and
+// as it ends (with how many connections it aborted, if any). A nil ctx
+// returns an error wrapping [chanstream.ErrInvalidArgument] and does
+// nothing.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		return invalid("shutdown: nil ctx")
+	}
+	log := s.cfg.logger
+	log.Info("server: shutdown begun", "addrs", s.Addrs(), "active", s.ActiveConns())
 	err := s.Close()
 	s.stopHandlers()
 	select {
 	case <-s.done:
+		log.Info("server: shutdown finished", "addrs", s.Addrs())
 		return err
 	case <-ctx.Done():
+		left := s.ActiveConns()
 		s.AbortClients()
+		log.Info("server: shutdown finished at its deadline", "addrs", s.Addrs(), "aborted", left, "err", ctx.Err())
 		return ctx.Err()
 	}
 }
 
 // WaitClosed blocks until the server is closed and every handler has
 // returned and its connection closed, or until ctx ends (then it returns
-// ctx.Err()). It returns nil once closed.
+// ctx.Err()). It returns nil once closed. A nil ctx returns an error
+// wrapping [chanstream.ErrInvalidArgument].
 func (s *Server) WaitClosed(ctx context.Context) error {
+	if ctx == nil {
+		return invalid("wait closed: nil ctx")
+	}
 	select {
 	case <-s.done:
 		return nil

@@ -519,7 +519,7 @@ func TestPanickingHandler(t *testing.T) {
 	c2 := dial(t, srv.Addrs()[0])
 	roundTrip(t, c2, bufio.NewReader(c2), "still serving\n")
 	log := logs.String()
-	for _, want := range []string{"handler panic", "kaboom", "panicHere", "goroutine"} {
+	for _, want := range []string{"handler panic", "kaboom", "stack.0=", "panicHere"} {
 		if !strings.Contains(log, want) {
 			t.Fatalf("log lacks %q:\n%s", want, log)
 		}

@@ -213,3 +213,30 @@ func TestServeStopClosesLateConnection(t *testing.T) {
 		t.Fatal("the connection accepted during stop is still open after stop")
 	}
 }
+
+// TestNewSelfSignedTLS: the sibling for programs returns configs that make
+// a handshake for a host given, and two calls make two certificates.
+func TestNewSelfSignedTLS(t *testing.T) {
+	serverCfg, clientCfg, err := testutil.NewSelfSignedTLS("demo.test")
+	if err != nil {
+		t.Fatalf("NewSelfSignedTLS: %v", err)
+	}
+	cc, sc := testutil.TCPPair(t)
+	cfg := clientCfg.Clone()
+	cfg.ServerName = "demo.test"
+	errs := make(chan error, 1)
+	go func() { errs <- tls.Server(sc, serverCfg).Handshake() }()
+	if err := tls.Client(cc, cfg).Handshake(); err != nil {
+		t.Fatalf("client handshake: %v", err)
+	}
+	if err := <-errs; err != nil {
+		t.Fatalf("server handshake: %v", err)
+	}
+	other, _, err := testutil.NewSelfSignedTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Certificates[0].Leaf.Equal(serverCfg.Certificates[0].Leaf) {
+		t.Error("two calls made the same certificate")
+	}
+}

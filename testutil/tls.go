@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"net"
 	"testing"
@@ -15,16 +16,33 @@ import (
 
 // SelfSignedTLS returns a server config with a fresh self-signed ECDSA
 // certificate valid for localhost, 127.0.0.1, ::1 and hosts (names or IP
-// addresses), and a client config that trusts only that certificate.
+// addresses), and a client config that trusts only that certificate. It
+// fails t if the certificate cannot be made; [NewSelfSignedTLS] is the
+// same for code that is not a test.
 func SelfSignedTLS(t testing.TB, hosts ...string) (server, client *tls.Config) {
 	t.Helper()
+	server, client, err := NewSelfSignedTLS(hosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return server, client
+}
+
+// NewSelfSignedTLS is [SelfSignedTLS] for programs — examples, demos, a
+// local test server — that have no testing.TB: it returns a server config
+// with a fresh self-signed ECDSA certificate valid for a day for
+// localhost, 127.0.0.1, ::1 and hosts, and a client config that trusts
+// only that certificate, or the error that kept it from making them.
+// Nobody else trusts such a certificate: it is no substitute for a real
+// one.
+func NewSelfSignedTLS(hosts ...string) (server, client *tls.Config, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatalf("testutil: generate key: %v", err)
+		return nil, nil, fmt.Errorf("testutil: generate key: %w", err)
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	if err != nil {
-		t.Fatalf("testutil: serial: %v", err)
+		return nil, nil, fmt.Errorf("testutil: serial: %w", err)
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
@@ -46,11 +64,11 @@ func SelfSignedTLS(t testing.TB, hosts ...string) (server, client *tls.Config) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		t.Fatalf("testutil: create certificate: %v", err)
+		return nil, nil, fmt.Errorf("testutil: create certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		t.Fatalf("testutil: parse certificate: %v", err)
+		return nil, nil, fmt.Errorf("testutil: parse certificate: %w", err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
@@ -59,5 +77,5 @@ func SelfSignedTLS(t testing.TB, hosts ...string) (server, client *tls.Config) {
 		MinVersion:   tls.VersionTLS12,
 	}
 	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return server, client
+	return server, client, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/cspstream/streams/chanstream"
@@ -71,8 +72,13 @@ func (c *config) fail(err error) {
 // in plain text, and waits for a read in progress to finish (as
 // [chanstream.Writer.Upgrade]); the bytes received and not read go to the
 // handshake. The side is w.ServerSide() unless AsServer or AsClient says
-// otherwise; a client's cfg needs a ServerName (or InsecureSkipVerify), as
-// for tls.Client.
+// otherwise. A client verifies the server's name, as tls.Client does: when
+// cfg has no ServerName and does not set InsecureSkipVerify, the name is
+// the host the stream was dialed to ([chanstream.Writer.DialHost], the
+// host of chanstream.OpenConnection's address), in a clone of cfg; a
+// stream that was not dialed by name (New, NewContext) has none, and then
+// StartTLS returns an error wrapping [chanstream.ErrInvalidArgument]
+// before it touches the stream.
 //
 // It returns ctx.Err() when ctx ends before the handshake starts, with the
 // stream as it was. A failed or timed-out handshake (ctx ending during it
@@ -81,25 +87,43 @@ func (c *config) fail(err error) {
 // too. After Close or Abort it returns an error wrapping
 // [chanstream.ErrClosed]; on a stream whose source has ended, one saying
 // so; for a NewWriter, one wrapping errors.ErrUnsupported. An invalid
-// option or a nil cfg returns an error wrapping
+// option, a nil ctx, w or cfg returns an error wrapping
 // [chanstream.ErrInvalidArgument] and changes nothing. It blocks until the
 // handshake ends.
 //
 // A second StartTLS runs TLS inside the first, as asyncio does. After
-// StartTLS, ExtraInfo("sslcontext") is nil: the stream knows the *tls.Conn
-// ("ssl_object"), not the config.
+// StartTLS, ExtraInfo("sslcontext") is the config the handshake ran with:
+// cfg, or its clone with the dialed host as ServerName.
 func StartTLS(ctx context.Context, w *chanstream.Writer, cfg *tls.Config, opts ...Option) error {
 	c := config{handshakeTimeout: 60 * time.Second}
 	for _, o := range opts {
 		o(&c)
 	}
-	if cfg == nil {
+	switch {
+	case ctx == nil:
+		c.fail(fmt.Errorf("%w: nil ctx", chanstream.ErrInvalidArgument))
+	case w == nil:
+		c.fail(fmt.Errorf("%w: nil Writer", chanstream.ErrInvalidArgument))
+	case cfg == nil:
 		c.fail(fmt.Errorf("%w: nil tls.Config", chanstream.ErrInvalidArgument))
 	}
 	if c.err != nil {
 		return fmt.Errorf("tlsup: start tls: %w", c.err)
 	}
 	server := c.side == sideServer || (c.side == sideOfStream && w.ServerSide())
+	if !server && cfg.ServerName == "" && !cfg.InsecureSkipVerify && w.Conn() != nil {
+		// A client must verify the server's name, as tls.Client does; take
+		// the host the stream was dialed to, as OpenConnection does.
+		host := w.DialHost()
+		if host == "" {
+			return fmt.Errorf("tlsup: start tls: %w: no ServerName in the config and no host the stream was dialed to (set ServerName)", chanstream.ErrInvalidArgument)
+		}
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+		if ip, err := netip.ParseAddr(host); err == nil {
+			cfg.ServerName = ip.WithZone("").String() // a zone is not part of the certificate's name
+		}
+	}
 	err := w.Upgrade(ctx, func(ctx context.Context, conn net.Conn, unread []byte) (net.Conn, error) {
 		if len(unread) > 0 {
 			conn = &replayConn{Conn: conn, unread: unread}
@@ -121,6 +145,7 @@ func StartTLS(ctx context.Context, w *chanstream.Writer, cfg *tls.Config, opts .
 		if c.shutdownTimeout > 0 { // before Upgrade goes on: a Close made meanwhile is bounded by it
 			_ = w.SetTLSShutdownTimeout(c.shutdownTimeout)
 		}
+		w.SetTLSConfig(cfg) // ExtraInfo("sslcontext")
 		return tc, nil
 	})
 	switch {

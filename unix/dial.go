@@ -12,8 +12,10 @@ import (
 // OpenConnection connects to the Unix-domain socket path and returns the
 // connection as a Reader and Writer: asyncio's open_unix_connection. It
 // blocks until connected or ctx ends (then the error wraps ctx.Err()). An
-// invalid option is an error wrapping [chanstream.ErrInvalidArgument];
-// opts that only mean something for TCP are ignored.
+// invalid option, or one [chanstream.NewContext] does not take (those of
+// OpenConnection's dialing: WithNetwork, WithDialer, …), is an error
+// wrapping [chanstream.ErrInvalidArgument] that names it, and so is a nil
+// ctx; nothing is dialed then.
 //
 // With [chanstream.WithTLS], a TLS client handshake follows the connect,
 // as [chanstream.NewContext] runs it: bounded by ctx and
@@ -24,6 +26,9 @@ import (
 func OpenConnection(ctx context.Context, path string, opts ...chanstream.Option) (*chanstream.Reader, *chanstream.Writer, error) {
 	if err := chanstream.CheckOptions(opts...); err != nil {
 		return nil, nil, fmt.Errorf("unix: open connection: %w", err)
+	}
+	if ctx == nil {
+		return nil, nil, fmt.Errorf("unix: open connection: %w: nil ctx", chanstream.ErrInvalidArgument)
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", path)
@@ -46,6 +51,12 @@ func OpenConnection(ctx context.Context, path string, opts ...chanstream.Option)
 func StartServer(ctx context.Context, path string, h server.Handler, opts ...server.Option) (*server.Server, error) {
 	if err := server.CheckOptions(opts...); err != nil {
 		return nil, err
+	}
+	if ctx == nil {
+		return nil, fmt.Errorf("unix: start server: %w: nil ctx", chanstream.ErrInvalidArgument)
+	}
+	if h == nil {
+		return nil, fmt.Errorf("unix: start server: %w: nil handler", chanstream.ErrInvalidArgument)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

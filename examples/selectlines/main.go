@@ -63,39 +63,25 @@ func run(ctx context.Context, addr string, tick time.Duration, out io.Writer) er
 	return selectLoop(ctx, r, w, tick, out)
 }
 
-// selectLoop is the README's program.
+// selectLoop is the README's program. The feed's goroutine has returned
+// when it does, and every line not printed is still in r.
 func selectLoop(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer, every time.Duration, out io.Writer) error {
-	ctx, cancel := context.WithCancel(ctx)
-	exited := make(chan struct{})
-	defer func() { cancel(); <-exited }() // the feeding goroutine ends with ctx
-
-	lines := make(chan []byte)
-	go func() {
-		defer close(exited)
-		defer close(lines)
-		for line, err := range r.Lines(ctx) {
-			if err != nil {
-				return // ctx ended, a limit overrun, or the connection failed
-			}
-			select {
-			case lines <- line:
-			case <-ctx.Done():
-				r.Unread(line) // not delivered: put back for the next reader
-				return
-			}
-		}
-	}()
+	feed := r.LineFeed(ctx)
+	defer feed.Stop() // waits for its goroutine; a line it held goes back into r
 
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
-		case line, ok := <-lines:
+		case line, ok := <-feed.C:
 			if !ok {
+				if err := feed.Err(); err != nil {
+					return err // ctx ended, a line over the limit, or the connection failed
+				}
 				fmt.Fprintln(out, "EOF")
-				return r.Err()
+				return nil
 			}
-			fmt.Fprintf(out, "got %q\n", line)
+			fmt.Fprintf(out, "got %q\n", line) // the last line before an error comes too
 		case <-tick.C:
 			w.WriteString("ping\n") // never blocks; Drain when you want back-pressure
 		case <-ctx.Done():
