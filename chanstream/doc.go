@@ -76,44 +76,34 @@
 //
 // # Goroutines
 //
-// A stream over a plain TCP or Unix stream socket has no reader goroutine:
-// the read that needs bytes reads the socket itself, with one read(2) into
-// a pooled 32 KiB chunk, and when the socket is empty waits in the
-// runtime's poller as net.Conn's Read does — without the chunk. Its ctx, a
-// NetConn deadline, Unread and FeedEOF end such a wait at once, by setting
-// a read deadline in the past on the socket (the read clears it before it
-// returns). So a message costs no goroutine hand-off, and an idle
-// connection costs no goroutine and no buffer. Over anything else — TLS, a
-// pipe, a file, NewReader's io.Reader — whose Read cannot be interrupted
-// that way, one reader goroutine reads the source and hands chunks to the
-// Reader over a bounded channel; Upgrade moves a stream to it when the
-// connection it returns is not a plain socket.
+// Every stream made by New has the same shape, whatever it runs over — TCP,
+// a Unix socket, TLS, a pipe:
 //
-// A consequence, as with a net.Conn: a peer that resets or goes away is
-// noticed by the next read or write, not while nobody reads a socket
-// stream. A handler that waits on other things and must learn of it at
-// once can keep a read pending — a [Reader.ReadUpTo] in a goroutine of its
-// own, or a pipeline source.
+//   - One reader goroutine, the only code that reads the connection. Over a
+//     plain socket it waits for the socket to be readable before it takes a
+//     pooled chunk (so an idle stream holds no read buffer), reads, and
+//     pushes the chunk into a bounded channel; read calls take chunks from
+//     it. It reads ahead, as asyncio's transport does, until the Reader
+//     holds 2×limit, then stops until the application has read down to the
+//     limit. Because it is always reading, a peer's FIN or reset is seen at
+//     once: [Reader.AtEOF], [Reader.Err], [Writer.Drain] and a server
+//     handler's ctx learn of it without any read call.
+//   - A writer goroutine, while there is something to write: it takes
+//     everything queued and writes it with one writev, then returns. As
+//     asyncio's transport.write does, a Write that finds nothing queued may
+//     first offer its bytes to a plain socket with one non-blocking write and
+//     queue only the rest — when the application is answering (it has read
+//     everything received since the last such write), so that a request and
+//     its response cost no goroutine hand-off while runs of Writes are still
+//     batched. The write side has one owner at a time: the writer goroutine,
+//     a Write making that one attempt, or Upgrade.
 //
-// A writer goroutine writes the connection. It takes everything Write
-// queued and writes it with one writev. It runs only while there is
-// something to write or a close to carry out: Write starts it, and it
-// returns once the queue is empty.
-//
-// The write side has one owner at a time, and a token says which: the
-// writer goroutine, or — over a plain TCP or Unix socket — a Write that
-// answers (the application has read everything received since the last
-// such Write) and finds nothing queued and no writer goroutine running.
-// That Write makes one non-blocking write itself and queues only what the
-// socket did not take, so a request and its response cost no goroutine
-// hand-off; runs of Writes are still batched into one writev, and Write
-// still never waits for the network.
-//
-// The stream's goroutines end after [Writer.Close] or [Writer.Abort], or
-// when the connection fails; [Writer.Done] is closed, and
-// [Writer.WaitClosed] returns, once they have returned. A [NewReader]'s
-// goroutine ends when its source returns EOF or an error, or after
-// [Reader.FeedEOF].
+// Both run in the stream's errgroup. They end after [Writer.Close] or
+// [Writer.Abort], or when the connection fails; [Writer.Done] is closed, and
+// [Writer.WaitClosed] returns, once the group's Wait has returned. A
+// [NewReader]'s goroutine ends when its source returns EOF or an error, or
+// after [Reader.FeedEOF]; a [NewWriter]'s writer goroutine runs as a
+// stream's does.
 //
 // # Cancellation
 //
@@ -134,17 +124,16 @@
 //
 // A Reader holds at most 2×limit ([WithLimit], default [DefaultLimit]) plus
 // one read chunk of unread data — max(2×limit, n) during a ReadExactly(n).
-// A direct Reader reads the socket only when a read needs more bytes, so
-// unread bytes wait in the kernel and its window closes; a reader goroutine
-// stops reading at that bound, as asyncio pauses its transport, and reads
-// again once the application has read down to the limit. Either way a slow
-// reader slows the peer. The Reader's own buffer goes back to the pool as
-// soon as it is emptied, and so do the write queue's chunks once written.
-// A chunk is taken only when the socket has bytes to give, so an idle
-// connection holds no buffer at all. Over TLS the reader goroutine waits for
-// the next record with a one-byte read, and so holds no chunk either (the
-// TLS layer keeps its own buffers); over pipes and files it holds one chunk
-// while it waits in Read.
+// At that bound the reader goroutine stops reading, as asyncio pauses its
+// transport, and reads again once the application has read down to the
+// limit; meanwhile bytes wait in the kernel and its window closes, so a
+// slow reader slows the peer. The Reader's own buffer goes back to the pool
+// as soon as it is emptied, and so do the write queue's chunks once
+// written. Over a socket a chunk is taken only when the socket has bytes to
+// give, and over TLS the reader goroutine waits for the next record with a
+// one-byte read, so an idle stream holds no buffer at all (the TLS layer
+// keeps its own); over pipes and files it holds one chunk while it waits in
+// Read.
 // Returned slices are the caller's: nothing is reused under them. The
 // write queue is unbounded, as asyncio's is: [Writer.Drain] (and
 // [Writer.ReadFrom], which drains as it goes) keep it near the high

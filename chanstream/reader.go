@@ -151,6 +151,9 @@ func (r *Reader) readOnce(src io.Reader, rr *rawReader, closed <-chan struct{}) 
 		c = getChunk()
 		n, err = src.Read(c)
 	}
+	if testHookChunk != nil {
+		testHookChunk(r, c[:n], err)
+	}
 	if n == 0 {
 		putChunk(c)
 		return err
@@ -174,6 +177,11 @@ func (r *Reader) readOnce(src io.Reader, rr *rawReader, closed <-chan struct{}) 
 	putChunk(c)
 	return err
 }
+
+// testHookChunk, when set by the tests (before any stream exists), sees
+// every result of the reader goroutine's reads of its source: the bytes
+// read and the error. It must not keep c.
+var testHookChunk func(r *Reader, c []byte, err error)
 
 // readTLS reads tc as readOnce does a plain socket: without holding a chunk
 // while it waits. A one-byte Read waits for the next record; then a Read

@@ -275,29 +275,37 @@ func rmLongLines() string {
 	return b.String()
 }
 
-// rmSrc makes the source of a case for one column of the chunking matrix.
+// rmSrc makes the source of a case for one column of the chunking matrix:
+// an io.Reader for NewReader (make), or what a peer sends over a real TCP
+// connection to a stream made by New (peer).
 type rmSrc struct {
 	name string
 	fine bool // byte-by-byte or nearly: skipped for large cases
 	make func(c *rmCase) io.Reader
+	peer func(c *rmCase) (chunks []string, reset bool) // over a socket: chunks sent one at a time, then a FIN or a reset
 }
 
 var rmSources = []rmSrc{
-	{"whole", false, func(c *rmCase) io.Reader { return bytes.NewReader([]byte(c.input())) }},
-	{"onebyte", true, func(c *rmCase) io.Reader { return iotest.OneByteReader(bytes.NewReader([]byte(c.input()))) }},
-	{"half", false, func(c *rmCase) io.Reader { return iotest.HalfReader(bytes.NewReader([]byte(c.input()))) }},
-	{"dataerr", false, func(c *rmCase) io.Reader { return iotest.DataErrReader(bytes.NewReader([]byte(c.input()))) }},
-	{"given", false, func(c *rmCase) io.Reader { return &rmChunkSource{chunks: slices.Clone(c.in)} }},
-	{"split2", true, func(c *rmCase) io.Reader { return &rmChunkSource{chunks: rmSplit(c.input(), 2)} }},
-	{"split3", true, func(c *rmCase) io.Reader { return &rmChunkSource{chunks: rmSplit(c.input(), 3)} }},
+	{name: "whole", fine: false, make: func(c *rmCase) io.Reader { return bytes.NewReader([]byte(c.input())) }},
+	{name: "onebyte", fine: true, make: func(c *rmCase) io.Reader { return iotest.OneByteReader(bytes.NewReader([]byte(c.input()))) }},
+	{name: "half", fine: false, make: func(c *rmCase) io.Reader { return iotest.HalfReader(bytes.NewReader([]byte(c.input()))) }},
+	{name: "dataerr", fine: false, make: func(c *rmCase) io.Reader { return iotest.DataErrReader(bytes.NewReader([]byte(c.input()))) }},
+	{name: "given", fine: false, make: func(c *rmCase) io.Reader { return &rmChunkSource{chunks: slices.Clone(c.in)} }},
+	{name: "split2", fine: true, make: func(c *rmCase) io.Reader { return &rmChunkSource{chunks: rmSplit(c.input(), 2)} }},
+	{name: "split3", fine: true, make: func(c *rmCase) io.Reader { return &rmChunkSource{chunks: rmSplit(c.input(), 3)} }},
 	// The source fails instead of ending: the API returns what was read with the error.
-	{"given+err", false, func(c *rmCase) io.Reader {
+	{name: "given+err", fine: false, make: func(c *rmCase) io.Reader {
 		return &rmChunkSource{chunks: slices.Clone(c.in), end: errRmSource}
 	}},
-	{"split2+err-with-data", true, func(c *rmCase) io.Reader {
+	{name: "split2+err-with-data", fine: true, make: func(c *rmCase) io.Reader {
 		return &rmChunkSource{chunks: rmSplit(c.input(), 2), end: errRmSource, withLast: true}
 	}},
-	{"timeout", false, func(c *rmCase) io.Reader { return iotest.TimeoutReader(bytes.NewReader([]byte(c.input()))) }},
+	{name: "timeout", fine: false, make: func(c *rmCase) io.Reader { return iotest.TimeoutReader(bytes.NewReader([]byte(c.input()))) }},
+	// Over a real socket, New's reader goroutine reading it.
+	{name: "tcp-whole", peer: func(c *rmCase) ([]string, bool) { return []string{c.input()}, false }},
+	{name: "tcp-given", peer: func(c *rmCase) ([]string, bool) { return slices.Clone(c.in), false }},
+	{name: "tcp-split3", fine: true, peer: func(c *rmCase) ([]string, bool) { return rmSplit(c.input(), 3), false }},
+	{name: "tcp-given+reset", peer: func(c *rmCase) ([]string, bool) { return slices.Clone(c.in), true }},
 }
 
 func rmLimits(c *rmCase) []int {
@@ -326,9 +334,28 @@ func (run *rmRun) name() string {
 func (run *rmRun) exec() {
 	ctx, cancel := context.WithTimeout(context.Background(), rmTimeout)
 	defer cancel()
-	rec := &rmRecorder{src: run.src.make(run.c)}
-	r := chanstream.NewReader(rec, chanstream.WithLimit(run.limit))
-	defer r.FeedEOF() // a Reader that failed the test must not leak its goroutine
+	var (
+		rec interface {
+			snapshot() ([]string, int, error)
+		}
+		r *chanstream.Reader
+	)
+	if run.src.peer != nil {
+		sock := &rmSocket{more: make(chan struct{}, 1)}
+		var err error
+		r, err = sock.start(ctx, run.c, run.src, run.limit)
+		if err != nil {
+			run.got = append(run.got, rmRes{op: "socket", err: err.Error()})
+			return
+		}
+		defer sock.stop()
+		rec = sock
+	} else {
+		rr := &rmRecorder{src: run.src.make(run.c)}
+		r = chanstream.NewReader(rr, chanstream.WithLimit(run.limit))
+		defer r.FeedEOF() // a Reader that failed the test must not leak its goroutine
+		rec = rr
+	}
 	ops := append(slices.Clone(run.c.ops), rmAll())
 	for _, o := range ops {
 		run.got = append(run.got, rmDo(ctx, r, o)...)

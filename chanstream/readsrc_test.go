@@ -21,10 +21,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing/iotest"
 
 	"github.com/cspstream/streams/chanstream"
@@ -235,6 +237,9 @@ func rmErrString(err error) string {
 	var loe *chanstream.LimitOverrunError
 	if errors.As(err, &loe) {
 		return fmt.Sprintf("LimitOverrunError{Consumed: %d}", loe.Consumed)
+	}
+	if errors.Is(err, syscall.ECONNRESET) {
+		return "source error: connection reset"
 	}
 	for _, s := range rmSourceErrs {
 		if errors.Is(err, s) {
@@ -519,4 +524,107 @@ func (m *rmModel) do(o rmOp) []rmRes {
 		return nil
 	}
 	panic("rmModel.do: unknown op")
+}
+
+// rmSocket is the matrix's socket column: a stream made by New over a real
+// TCP connection on loopback, whose peer sends a case's chunks one at a
+// time — each once the Reader has received the one before, so that the
+// reader goroutine reads them as sent — then a FIN or a reset. It records
+// what the reader goroutine read, as rmRecorder does for NewReader.
+type rmSocket struct {
+	more chan struct{} // see → the peer: a read was recorded; cap 1, coalescing
+
+	w     *chanstream.Writer
+	peer  *net.TCPConn
+	unsee func()
+	fed   chan struct{} // closed by the peer's goroutine when it returns
+
+	mu       sync.Mutex
+	chunks   []string
+	end      error
+	received int
+}
+
+func (s *rmSocket) start(ctx context.Context, c *rmCase, src rmSrc, limit int) (*chanstream.Reader, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+	pc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return nil, err
+	}
+	conn, err := ln.Accept()
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	s.peer = pc.(*net.TCPConn)
+	r, w := chanstream.New(conn, chanstream.WithLimit(limit))
+	s.w = w
+	s.unsee = chanstream.WatchChunks(r, s.see)
+	chunks, reset := src.peer(c)
+	s.fed = make(chan struct{})
+	go func() {
+		defer close(s.fed)
+		sent := 0
+		for _, c := range chunks {
+			if _, err := s.peer.Write([]byte(c)); err != nil {
+				return
+			}
+			sent += len(c)
+			for s.got() < sent {
+				select {
+				case <-s.more:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		if reset {
+			_ = s.peer.SetLinger(0)
+			s.peer.Close()
+			return
+		}
+		_ = s.peer.CloseWrite()
+	}()
+	return r, nil
+}
+
+func (s *rmSocket) see(c []byte, err error) {
+	s.mu.Lock()
+	if len(c) > 0 {
+		s.chunks = append(s.chunks, string(c))
+		s.received += len(c)
+	}
+	if err != nil && s.end == nil {
+		s.end = err
+	}
+	s.mu.Unlock()
+	select {
+	case s.more <- struct{}{}:
+	default:
+	}
+}
+
+func (s *rmSocket) got() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.received
+}
+
+func (s *rmSocket) snapshot() ([]string, int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.chunks), 0, s.end
+}
+
+// stop ends the stream and the peer, and waits for both.
+func (s *rmSocket) stop() {
+	s.unsee()
+	_ = s.w.Abort()
+	<-s.w.Done()
+	s.peer.Close()
+	<-s.fed
 }

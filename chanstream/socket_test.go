@@ -424,7 +424,6 @@ func TestSetTLSShutdownTimeoutInvalid(t *testing.T) {
 	}
 }
 
-
 // eventually waits, bounded, for cond: for states that no channel reports
 // (AtEOF, Err), reached by the reader goroutine on its own.
 func eventually(t *testing.T, what string, cond func() bool) {

@@ -199,4 +199,3 @@ func (r *Reader) endedErr() error {
 	}
 	return fmt.Errorf("source ended: %w", r.termErr)
 }
-

@@ -202,8 +202,9 @@ func WithMaxConns(n int) Option {
 // errors, recovered panics (the value, and the stack one attribute per
 // frame: "stack.0", "stack.1", … from the panicking function down), failed
 // TLS handshakes and accept errors; at Info, accepting paused at
-// [WithMaxConns] and Shutdown's beginning and end; at Debug, accepting
-// resumed and handlers ended by their ctx.
+// [WithMaxConns] and a Shutdown that aborted connections at its deadline;
+// at Debug, accepting resumed, Shutdown's beginning and end, and handlers
+// ended by their ctx.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // CheckOptions returns the error an invalid option in opts would make

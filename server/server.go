@@ -279,12 +279,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return invalid("shutdown: nil ctx")
 	}
 	log := s.cfg.logger
-	log.Info("server: shutdown begun", "addrs", s.Addrs(), "active", s.ActiveConns())
+	log.Debug("server: shutdown begun", "addrs", s.Addrs(), "active", s.ActiveConns())
 	err := s.Close()
 	s.stopHandlers()
 	select {
 	case <-s.done:
-		log.Info("server: shutdown finished", "addrs", s.Addrs())
+		log.Debug("server: shutdown finished", "addrs", s.Addrs())
 		return err
 	case <-ctx.Done():
 		left := s.ActiveConns()
