@@ -65,11 +65,15 @@ func (r *Reader) waitUntil(stop <-chan struct{}) bool {
 	}
 	// This read needs more than everything received: let the goroutine read
 	// past its bound if it paused, as asyncio resumes reading before it
-	// waits. want is stored before maybeUnpause reads the flag, and pause
-	// stores the flag before it reads want, so one of them sees the other.
-	if prev, need := r.want.Load(), int64(len(r.buf)-r.off)+1; need > prev {
-		r.want.Store(need)
-		defer r.want.Store(prev)
+	// waits. Up to the limit it never stands paused (it resumes at the
+	// limit); beyond, want is stored before maybeUnpause reads the flag, and
+	// pause stores the flag before it reads want, so one of them sees the
+	// other.
+	if need := int64(len(r.buf)-r.off) + 1; need > int64(r.limit) {
+		if prev := r.want.Load(); need > prev {
+			r.want.Store(need)
+			defer r.want.Store(prev)
+		}
 	}
 	r.maybeUnpause()
 	if testHookReadWait != nil {
@@ -191,4 +195,20 @@ func (r *Reader) endResult(op string) ([]byte, error) {
 		return nil, io.EOF
 	}
 	return r.takeAll(), wrap(op, r.termErr)
+}
+
+// wholeChunk consumes the buffer and returns it when it is a pooled chunk
+// holding nothing consumed — the caller owns the chunk then — else nil and
+// consumes nothing.
+func (r *Reader) wholeChunk() []byte {
+	r.mustHoldToken()
+	if r.off != 0 || cap(r.buf) != chunkSize || r.pending.Load() {
+		return nil
+	}
+	c := r.buf
+	r.buf = nil
+	r.buffered.Add(-int64(len(c)))
+	r.consumed.Add(int64(len(c)))
+	r.maybeUnpause()
+	return c
 }

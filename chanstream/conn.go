@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -33,6 +34,7 @@ type conn struct {
 	serverSide bool
 	dialHost   string         // the host OpenConnection dialed, or ""
 	closed     chan struct{}  // closed once, by closeNow, before the connection is closed; every blocking select watches it
+	failed     atomic.Bool    // err is set: failure's lock-free answer while it is not
 	group      errgroup.Group // the reader and writer goroutines; Wait is called once, by join
 
 	mu     sync.Mutex // guards the fields below; taken after Writer.mu and Reader.mu, never before
@@ -40,7 +42,7 @@ type conn struct {
 	nc     net.Conn    // the connection; nil for NewWriter; replaced by Upgrade
 	closer io.Closer   // what closeNow closes: nc, or NewWriter's sink; nil when there is nothing to close
 	tlsCfg *tls.Config // ExtraInfo's "sslcontext": the config the stream's TLS layer was made with, or nil
-	err    error       // the stream's first failure, from either side; sticky
+	err    error       // the stream's first failure, from either side; sticky; failed says it is set
 
 	// The TLS shutdown bound (tls.go).
 	shutdownTimeout time.Duration // set at construction and by SetTLSShutdownTimeout
@@ -116,6 +118,7 @@ func (c *conn) closeNow(cause error, graceful bool) {
 	c.phase = closing
 	if cause != nil && c.err == nil {
 		c.err = cause
+		c.failed.Store(true)
 	}
 	closer := c.closer
 	c.mu.Unlock()
@@ -136,12 +139,16 @@ func (c *conn) fail(err error) {
 	c.mu.Lock()
 	if c.err == nil && c.phase == live {
 		c.err = err
+		c.failed.Store(true)
 	}
 	c.mu.Unlock()
 }
 
 // failure returns the stream's first failure, or nil.
 func (c *conn) failure() error {
+	if !c.failed.Load() {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err

@@ -23,7 +23,7 @@ import (
 
 // readChunk is the most one read of the connection adds to a Reader's
 // buffer (the pool's chunk): the "plus one read chunk" of the memory bound.
-const readChunk = 32 << 10
+const readChunk = 64 << 10
 
 // eventually polls cond until it holds, for at most 5 s: for states that
 // no channel announces (AtEOF, Err).

@@ -4,7 +4,7 @@ import "sync"
 
 // chunkSize is the size of every pooled buffer: one read of the source, one
 // unit of the write queue, and the Reader's buffer while it fits in one.
-const chunkSize = 32 << 10
+const chunkSize = 64 << 10
 
 // chunkPool holds *[chunkSize]byte: a pointer, so Get and Put do not allocate.
 var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}

@@ -166,6 +166,11 @@ func (r *Reader) readOnce(src io.Reader, rr *rawReader, closed <-chan struct{}) 
 	}
 	r.buffered.Add(int64(n))
 	select {
+	case r.chunks <- c[:n]: // the channel has room: no select over three
+		return err
+	default:
+	}
+	select {
 	case r.chunks <- c[:n]:
 		return err
 	case <-closed:
@@ -271,6 +276,9 @@ func (r *Reader) resumeAt() int64 { return max(int64(r.limit), r.want.Load()-1) 
 // count before it reads the flag; so one of the two sees the other and no
 // wake-up is lost.
 func (r *Reader) pause() <-chan struct{} {
+	if r.buffered.Load() <= r.pauseAt() {
+		return nil // room: no flag, no lock
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.paused.Store(true)

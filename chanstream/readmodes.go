@@ -285,11 +285,27 @@ func (r *Reader) readInto(p []byte, stop <-chan struct{}) (int, error) {
 	}
 }
 
+// writeOut writes d, the buffer's bytes, to w (sw when w is a *Writer)
+// and consumes what was written: a pooled chunk that d is whole moves to
+// sw's queue as it is; anything else is copied by w.Write.
+func (r *Reader) writeOut(w io.Writer, sw *Writer, d []byte) (int, error) {
+	if sw != nil {
+		if c := r.wholeChunk(); c != nil {
+			return sw.queueChunk(c)
+		}
+	}
+	n, err := w.Write(d)
+	r.skip(n)
+	return n, err
+}
+
 // WriteTo implements io.WriterTo: it writes every byte of the stream to w
 // until EOF and returns nil then, as io.Copy does, or the source's or w's
 // error. It blocks until then. When w is a *Writer it drains after each
 // write, so io.Copy from a Reader to a Writer keeps the Writer's queue near
-// its high watermark and a slow peer slows the source.
+// its high watermark and a slow peer slows the source; and a chunk of the
+// source that the buffer holds whole moves to the Writer's queue as it is,
+// without a copy.
 func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	if err := r.acquire(context.Background()); err != nil {
 		return 0, err
@@ -299,9 +315,8 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
 		if d := r.data(); len(d) > 0 {
-			n, err := w.Write(d)
+			n, err := r.writeOut(w, sw, d)
 			total += int64(n)
-			r.skip(n)
 			if err == nil && sw != nil {
 				err = sw.Drain(context.Background())
 			}

@@ -104,9 +104,9 @@ func TestNetConnDeadlines(t *testing.T) {
 		// A Write waits in drain (the peer does not read): its deadline
 		// expires; the bytes it reports were queued and reach the peer.
 		c1.SetWriteDeadline(time.Now().Add(time.Second))
-		n, err := c1.Write(bytes.Repeat([]byte("w"), 200<<10))
-		if !isTimeout(err) || n == 0 || n == 200<<10 {
-			t.Fatalf("Write = %d, %v; want 0 < n < %d and a timeout", n, err, 200<<10)
+		n, err := c1.Write(bytes.Repeat([]byte("w"), 400<<10))
+		if !isTimeout(err) || n == 0 || n == 400<<10 {
+			t.Fatalf("Write = %d, %v; want 0 < n < %d and a timeout", n, err, 400<<10)
 		}
 		c1.SetWriteDeadline(time.Time{})
 		got, err := r2.ReadExactly(context.Background(), n)

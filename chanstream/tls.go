@@ -60,6 +60,7 @@ func (c *conn) armShutdown() {
 		}
 		if c.err == nil {
 			c.err = fmt.Errorf("tls shutdown timed out after %v: %w", d, ErrClosed)
+			c.failed.Store(true)
 		}
 		c.mu.Unlock()
 		_ = raw.Close() // the writer and reader goroutines return from their calls

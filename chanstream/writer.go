@@ -208,6 +208,23 @@ func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 	}
 }
 
+// queueChunk queues c, a pooled chunk the caller gives up, as it is:
+// Write without the copy (Reader.WriteTo). On error c goes back to the pool.
+func (w *Writer) queueChunk(c []byte) (int, error) {
+	w.mu.Lock()
+	if err := w.writableLocked(); err != nil {
+		w.mu.Unlock()
+		putChunk(c)
+		return 0, wrap("write", err)
+	}
+	w.queue = append(w.queue, c)
+	w.queued += len(c)
+	w.queuedChangedLocked()
+	w.startLocked()
+	w.mu.Unlock()
+	return len(c), nil
+}
+
 // writableLocked says why a write is refused, or nil.
 func (w *Writer) writableLocked() error {
 	if err := w.c.failure(); err != nil {
