@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 )
 
 // WithLookup replaces OpenConnection's resolver in tests, so that a name
@@ -21,8 +22,16 @@ func SetOwnerCheck(on bool) { checkOwner = on }
 // (WatchChunks).
 var chunkWatchers sync.Map // *Reader → func([]byte, error)
 
+// readsBegun counts, for every Reader, the reads its goroutine has begun,
+// watched or not (ReadsBegun).
+var readsBegun sync.Map // *Reader → *atomic.Int64
+
 func init() {
 	testHookChunk = func(r *Reader, c []byte, err error) {
+		if c == nil && err == nil {
+			n, _ := readsBegun.LoadOrStore(r, new(atomic.Int64))
+			n.(*atomic.Int64).Add(1)
+		}
 		if f, ok := chunkWatchers.Load(r); ok {
 			f.(func([]byte, error))(c, err)
 		}
@@ -30,10 +39,20 @@ func init() {
 }
 
 // WatchChunks makes f see every read r's goroutine makes of its source —
-// the bytes (f must not keep them) and the error — until stop is called;
+// (nil, nil) as it begins, then the bytes (f must not keep them) and the
+// error — until stop is called;
 // the tests record over a socket what a recording io.Reader records over
 // NewReader.
 func WatchChunks(r *Reader, f func(c []byte, err error)) (stop func()) {
 	chunkWatchers.Store(r, f)
 	return func() { chunkWatchers.Delete(r) }
+}
+
+// ReadsBegun returns how many reads of its source r's goroutine has begun,
+// counted from the start — also before WatchChunks could be called.
+func ReadsBegun(r *Reader) int64 {
+	if n, ok := readsBegun.Load(r); ok {
+		return n.(*atomic.Int64).Load()
+	}
+	return 0
 }

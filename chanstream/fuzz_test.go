@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,11 +103,23 @@ type fzMsg struct {
 	err  error // non-nil: the last message, returned with data
 }
 
+// fzFeeder is how the harness gives the Reader its source's messages: an
+// io.Reader for NewReader (fzSource), or the peer of a real TCP connection
+// for New (fzSocket).
+type fzFeeder interface {
+	send(m fzMsg) bool     // false: no room for it
+	taken() int64          // messages the Reader's goroutine has read whole
+	entered() int64        // taken(), as of the goroutine's latest read of the source
+	close()                // no more messages: an EOF for a Reader past FeedEOF
+	failed(err error) bool // err is the source's failure (a message's err that is not io.EOF)
+	overSocket() bool
+}
+
 // fzSource returns, from each Read, the next message the test sent.
 type fzSource struct {
 	ch        chan fzMsg
-	taken     atomic.Int64 // messages taken from ch
-	entered   atomic.Int64 // taken, as of the latest call of Read
+	takenN    atomic.Int64 // messages taken from ch
+	enteredN  atomic.Int64 // taken, as of the latest call of Read
 	rest      []byte       // a message longer than p (never with these sizes)
 	restErr   error
 	closeOnce sync.Once
@@ -120,12 +134,12 @@ func (s *fzSource) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	s.entered.Store(s.taken.Load())
+	s.enteredN.Store(s.takenN.Load())
 	m, ok := <-s.ch
 	if !ok {
 		return 0, io.EOF
 	}
-	s.taken.Add(1)
+	s.takenN.Add(1)
 	n := copy(p, m.data)
 	if n < len(m.data) {
 		s.rest, s.restErr = m.data[n:], m.err
@@ -135,6 +149,127 @@ func (s *fzSource) Read(p []byte) (int, error) {
 }
 
 func (s *fzSource) close() { s.closeOnce.Do(func() { close(s.ch) }) }
+
+func (s *fzSource) send(m fzMsg) bool {
+	select {
+	case s.ch <- m:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *fzSource) taken() int64          { return s.takenN.Load() }
+func (s *fzSource) entered() int64        { return s.enteredN.Load() }
+func (s *fzSource) failed(err error) bool { return errors.Is(err, errFzSource) }
+func (s *fzSource) overSocket() bool      { return false }
+
+// fzSocket sends each message over a real TCP connection on loopback to a
+// stream made by New, and learns from the reader goroutine's reads
+// (chanstream.WatchChunks) what it has read. The harness sends a message
+// only while that goroutine waits in its read (never while it may stall),
+// so each message is one read, as with fzSource. A source error is a
+// reset, sent once the message's bytes have been read.
+type fzSocket struct {
+	peer  *net.TCPConn
+	r     *chanstream.Reader
+	unsee func()
+
+	mu       sync.Mutex
+	ends     []int64       // cumulative bytes at the end of each message sent
+	endMsg   bool          // the last message sent ended the stream
+	received int64         // bytes the goroutine read
+	sawEnd   bool          // it read the end (EOF or the reset)
+	reads    int64         // reads it finished (bytes or the end)
+	change   chan struct{} // see → send: a read happened; cap 1, coalescing
+}
+
+func (s *fzSocket) see(c []byte, err error) {
+	s.mu.Lock()
+	if c != nil || err != nil { // a read finished
+		s.reads++
+	}
+	s.received += int64(len(c))
+	if err != nil {
+		s.sawEnd = true
+	}
+	s.mu.Unlock()
+	select {
+	case s.change <- struct{}{}:
+	default:
+	}
+}
+
+func (s *fzSocket) takenLocked() int64 {
+	n := int64(0)
+	for i, e := range s.ends {
+		if s.received < e || (i == len(s.ends)-1 && s.endMsg && !s.sawEnd) {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+func (s *fzSocket) taken() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.takenLocked()
+}
+
+// entered is taken() while the goroutine is in a read it began after
+// every read it finished, else -1 (not waiting for the next message).
+func (s *fzSocket) entered() int64 {
+	begun := chanstream.ReadsBegun(s.r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if begun > s.reads {
+		return s.takenLocked()
+	}
+	return -1
+}
+
+func (s *fzSocket) send(m fzMsg) bool {
+	s.mu.Lock()
+	end := int64(len(m.data))
+	if n := len(s.ends); n > 0 {
+		end += s.ends[n-1]
+	}
+	s.ends = append(s.ends, end)
+	s.endMsg = m.err != nil
+	s.mu.Unlock()
+	if len(m.data) > 0 {
+		if _, err := s.peer.Write(m.data); err != nil {
+			return false
+		}
+	}
+	switch {
+	case m.err == io.EOF:
+		return s.peer.CloseWrite() == nil
+	case m.err != nil: // a reset, once the bytes before it are read
+		deadline := time.After(fzPatience)
+		for {
+			s.mu.Lock()
+			got := s.received
+			s.mu.Unlock()
+			if got >= end {
+				break
+			}
+			select {
+			case <-s.change:
+			case <-deadline:
+				return false
+			}
+		}
+		_ = s.peer.SetLinger(0)
+		return s.peer.Close() == nil
+	}
+	return true
+}
+
+func (s *fzSocket) close()                { s.peer.Close() }
+func (s *fzSocket) failed(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
+func (s *fzSocket) overSocket() bool      { return true }
 
 // --- The model ----------------------------------------------------------
 
@@ -501,7 +636,7 @@ func (op fzOp) do(ctx context.Context, r *chanstream.Reader) ([]byte, error) {
 }
 
 // fzCheck returns "" when (got, err) is want, else what differs.
-func fzCheck(got []byte, err error, want fzRes) string {
+func fzCheck(got []byte, err error, want fzRes, failed func(error) bool) string {
 	if err == nil { // the common case, without errors.As
 		if want.kind != fzOK || !bytes.Equal(got, want.data) {
 			return "data or error"
@@ -539,7 +674,7 @@ func fzCheck(got []byte, err error, want fzRes) string {
 			return "LimitOverrunError"
 		}
 	case fzFailed:
-		if !errors.Is(err, errFzSource) || isIRE || isLOE || !bytes.Equal(got, want.data) {
+		if !failed(err) || isIRE || isLOE || !bytes.Equal(got, want.data) {
 			return "source error with the buffered bytes"
 		}
 	}
@@ -558,7 +693,7 @@ type fzKept struct{ got, want []byte }
 type fzHarness struct {
 	t     *testing.T
 	r     *chanstream.Reader
-	src   *fzSource
+	src   fzFeeder
 	limit int
 
 	states []*fzModel // the states the Reader may be in; never empty
@@ -635,9 +770,9 @@ func (h *fzHarness) caughtUp() bool {
 	case h.closed:
 		return true
 	case h.ended:
-		return h.src.taken.Load() == h.sent
+		return h.src.taken() == h.sent
 	default:
-		return h.src.entered.Load() == h.sent
+		return h.src.entered() == h.sent
 	}
 }
 
@@ -740,10 +875,8 @@ func (h *fzHarness) setStates(next []*fzModel) {
 // send gives the source one more message; chunk goes to every state.
 func (h *fzHarness) send(m fzMsg, what string) {
 	h.t.Helper()
-	select {
-	case h.src.ch <- m:
-	default:
-		h.fail("fzSource: channel full (%d messages)", cap(h.src.ch))
+	if !h.src.send(m) {
+		h.fail("the source took no more messages (%d sent)", h.sent)
 	}
 	h.sent++
 	for _, s := range h.states {
@@ -765,7 +898,7 @@ func (h *fzHarness) send(m fzMsg, what string) {
 	// The goroutine waits in Read: it takes this message now.
 	ts := h.totals()
 	h.waitFor("the Reader to read "+what, func() bool {
-		return h.src.taken.Load() == h.sent && slices.Contains(ts, h.r.Buffered())
+		return h.src.taken() == h.sent && slices.Contains(ts, h.r.Buffered())
 	})
 	if !h.ended && h.risky(h.states) {
 		h.mayStall = true
@@ -787,6 +920,13 @@ func (h *fzHarness) feed(data []byte) {
 			return
 		}
 	}
+	if h.src.overSocket() && (len(data) == 0 || h.mayStall || h.behind) {
+		// A socket has no empty message, and bytes sent while the
+		// goroutine may not read at once could arrive in one read with
+		// the next ones: chunks the model does not know.
+		h.logf("feed %s: skipped over a socket", fzQ(data))
+		return
+	}
 	h.logf("feed %s", fzQ(data))
 	h.send(fzMsg{data: data}, fmt.Sprintf("feed %s", fzQ(data)))
 }
@@ -807,6 +947,18 @@ func (h *fzHarness) end(variant int, data []byte) {
 	}
 	if variant == fzEndFeedEOF && (h.mayStall || h.behind) {
 		variant = fzEndEOF // FeedEOF drops what the goroutine has not handed over
+	}
+	if h.src.overSocket() && variant != fzEndFeedEOF {
+		// Over a socket the end is a read of its own: the data goes first,
+		// as a feed, and when the goroutine may not read at once the end is
+		// a FIN behind what is in flight (a reset could overtake it).
+		if len(data) > 0 {
+			h.feed(data)
+			data = nil
+		}
+		if h.mayStall || h.behind {
+			variant = fzEndEOF
+		}
 	}
 	switch variant {
 	case fzEndFeedEOF:
@@ -924,14 +1076,14 @@ func (h *fzHarness) read(op fzOp) {
 	var next []*fzModel
 	var wants []string
 	for _, c := range cands {
-		if fzCheck(got, err, c.res) == "" {
+		if fzCheck(got, err, c.res, h.src.failed) == "" {
 			next = append(next, c.next)
 		} else if w := c.res.String(); !slices.Contains(wants, w) {
 			wants = append(wants, w)
 		}
 	}
 	if len(next) == 0 {
-		h.fail("%v = %s, %v; want %s (%s)", op, fzQ(got), err, strings.Join(wants, " or "), fzCheck(got, err, cands[0].res))
+		h.fail("%v = %s, %v; want %s (%s)", op, fzQ(got), err, strings.Join(wants, " or "), fzCheck(got, err, cands[0].res, h.src.failed))
 	}
 	h.setStates(next)
 	h.keep(fzResultData(got, err))
@@ -1021,7 +1173,7 @@ func (h *fzHarness) readBlocked(op fzOp, what string, poke func(), apply func(*f
 		var next []*fzModel
 		var wants []string
 		for _, c := range cands {
-			if fzCheck(g.b, g.err, c.res) == "" {
+			if fzCheck(g.b, g.err, c.res, h.src.failed) == "" {
 				next = append(next, c.next)
 			} else if w := c.res.String(); !slices.Contains(wants, w) {
 				wants = append(wants, w)
@@ -1105,7 +1257,7 @@ func (h *fzHarness) drain(mode int) {
 	if !h.r.AtEOF() {
 		h.fail("AtEOF() = false after the stream was drained")
 	}
-	if err := h.r.Err(); (err == nil) == h.srcErr || (h.srcErr && !errors.Is(err, errFzSource)) {
+	if err := h.r.Err(); (err == nil) == h.srcErr || (h.srcErr && !h.src.failed(err)) {
 		h.fail("Err() = %v; source error: %v", err, h.srcErr)
 	}
 	for _, k := range h.kept {
@@ -1146,7 +1298,7 @@ func (h *fzHarness) drainLines() {
 			}
 		}
 		i := 0
-		for i < len(ws) && i < len(got) && fzCheck(got[i].b, got[i].err, ws[i]) == "" {
+		for i < len(ws) && i < len(got) && fzCheck(got[i].b, got[i].err, ws[i], h.src.failed) == "" {
 			i++
 		}
 		switch {
@@ -1176,7 +1328,7 @@ func (h *fzHarness) drainAll(what string, got []byte, err error) {
 	for _, s := range h.states {
 		c := s.clone()
 		res := c.readAll()
-		if fzCheck(got, err, res) == "" {
+		if fzCheck(got, err, res, h.src.failed) == "" {
 			next = append(next, c)
 		} else {
 			wants = append(wants, res.String())
@@ -1237,21 +1389,48 @@ func (d *fzDec) data(n int) []byte {
 }
 
 func fzRun(t *testing.T, limitByte byte, prog []byte) {
+	t.Run("NewReader", func(t *testing.T) { fzRunOver(t, false, limitByte, prog) })
+	t.Run("socket", func(t *testing.T) { fzRunOver(t, true, limitByte, prog) })
+}
+
+// fzRunOver runs prog over a source the test controls — an io.Reader for
+// NewReader, or the peer of a real TCP connection for New.
+func fzRunOver(t *testing.T, socket bool, limitByte byte, prog []byte) {
 	limit := chanstream.DefaultLimit
 	var opts []chanstream.Option
 	if limitByte < 250 {
 		limit = 1 + int(limitByte%20)
 		opts = append(opts, chanstream.WithLimit(limit))
 	}
-	// Every message is sent before it is read: room for one per input byte,
-	// the end, and the chunks of two huge feeds.
-	src := &fzSource{ch: make(chan fzMsg, len(prog)+2+2*9)}
-	src.entered.Store(-1) // until the goroutine first calls Read
-	r := chanstream.NewReader(src, opts...)
-	t.Cleanup(func() { // stop the Reader's goroutine on every path
-		r.FeedEOF()
-		src.close()
-	})
+	var (
+		r   *chanstream.Reader
+		src fzFeeder
+	)
+	if socket {
+		peer, c := fzTCPPair(t)
+		var w *chanstream.Writer
+		r, w = chanstream.New(c, opts...)
+		sock := &fzSocket{peer: peer, r: r, change: make(chan struct{}, 1)}
+		sock.unsee = chanstream.WatchChunks(r, sock.see)
+		t.Cleanup(func() { // stop the stream's goroutines on every path
+			sock.unsee()
+			_ = w.Abort()
+			<-w.Done()
+			peer.Close()
+		})
+		src = sock
+	} else {
+		// Every message is sent before it is read: room for one per input
+		// byte, the end, and the chunks of two huge feeds.
+		fs := &fzSource{ch: make(chan fzMsg, len(prog)+2+2*9)}
+		fs.enteredN.Store(-1) // until the goroutine first calls Read
+		r = chanstream.NewReader(fs, opts...)
+		t.Cleanup(func() { // stop the Reader's goroutine on every path
+			r.FeedEOF()
+			fs.close()
+		})
+		src = fs
+	}
 	h := &fzHarness{t: t, r: r, src: src, limit: limit, states: []*fzModel{{}}}
 	h.waitExact("NewReader")
 
@@ -1344,4 +1523,24 @@ func fzRun(t *testing.T, limitByte byte, prog []byte) {
 		h.end(fzEndEOF, nil)
 	}
 	h.drain(drain)
+}
+
+// fzTCPPair returns the two ends of a TCP connection on 127.0.0.1.
+func fzTCPPair(t *testing.T) (peer *net.TCPConn, c net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	pc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = ln.Accept()
+	if err != nil {
+		pc.Close()
+		t.Fatal(err)
+	}
+	return pc.(*net.TCPConn), c
 }

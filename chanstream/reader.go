@@ -138,6 +138,9 @@ func (r *Reader) handshake() error {
 // readOnce reads one chunk from src and hands it over. With a rawReader
 // for src it takes the chunk only once src is readable.
 func (r *Reader) readOnce(src io.Reader, rr *rawReader, closed <-chan struct{}) error {
+	if testHookChunk != nil {
+		testHookChunk(r, nil, nil) // about to read
+	}
 	var (
 		c   []byte
 		n   int
@@ -184,8 +187,8 @@ func (r *Reader) readOnce(src io.Reader, rr *rawReader, closed <-chan struct{}) 
 }
 
 // testHookChunk, when set by the tests (before any stream exists), sees
-// every result of the reader goroutine's reads of its source: the bytes
-// read and the error. It must not keep c.
+// every read the reader goroutine makes of its source: (nil, nil) as it
+// begins, then the bytes read and the error. It must not keep c.
 var testHookChunk func(r *Reader, c []byte, err error)
 
 // readTLS reads tc as readOnce does a plain socket: without holding a chunk
