@@ -134,7 +134,7 @@ func (r *Reader) absorb(c []byte, ok bool) {
 			copy(r.buf, r.buf[r.off:])
 			r.buf = r.buf[:rest]
 		} else {
-			nb := make([]byte, rest, max(2*cap(r.buf), rest+len(c)))
+			nb := grow(max(2*cap(r.buf), rest+len(c)))[:rest]
 			copy(nb, r.buf[r.off:])
 			putChunk(r.buf)
 			r.buf = nb

@@ -12,12 +12,50 @@ var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
 // getChunk returns a buffer of length and capacity chunkSize.
 func getChunk() []byte { return chunkPool.Get().(*[chunkSize]byte)[:] }
 
-// putChunk returns b's array to the pool. Buffers of another capacity were
-// not made by getChunk and are left to the garbage collector. The caller
-// must hold no other reference to b.
+// putChunk gives b's array back: to chunkPool when getChunk made it, to
+// its class of grownPools when grow did; others are left to the garbage
+// collector. The caller must hold no other reference to b.
 func putChunk(b []byte) {
-	if cap(b) != chunkSize {
-		return
+	switch c := cap(b); {
+	case c == chunkSize:
+		chunkPool.Put((*[chunkSize]byte)(b[:chunkSize]))
+	case c > chunkSize && c <= chunkSize<<maxGrownClass && c&(c-1) == 0:
+		grownPools[grownClass(c)].Put(b[:0])
 	}
-	chunkPool.Put((*[chunkSize]byte)(b[:chunkSize]))
+}
+
+// Grown buffers. When the Reader's buffer must hold more than a chunk — a
+// line or a separator search longer than a chunk, a ReadExactly beyond
+// one — it grows to a power-of-two multiple of chunkSize. Those buffers are
+// pooled per size too, so that a Reader discarding an overlong line over
+// and over (ReadLine past the limit) reuses one rather than allocating as
+// much as it discards; a pool holds nothing past two garbage collections,
+// so an idle Reader still holds no buffer.
+
+// maxGrownClass is the largest pooled class: chunkSize<<maxGrownClass.
+const maxGrownClass = 5
+
+// grownPools[k] holds []byte of capacity chunkSize<<k (k ≥ 1).
+var grownPools [maxGrownClass + 1]sync.Pool
+
+// grownClass returns k for a capacity of chunkSize<<k.
+func grownClass(c int) int {
+	k := 0
+	for chunkSize<<k < c {
+		k++
+	}
+	return k
+}
+
+// grow returns an empty buffer with capacity at least n > chunkSize: a
+// pooled one of the smallest class that fits, or a new one.
+func grow(n int) []byte {
+	if n > chunkSize<<maxGrownClass {
+		return make([]byte, 0, n)
+	}
+	k := grownClass(n)
+	if b, ok := grownPools[k].Get().([]byte); ok {
+		return b
+	}
+	return make([]byte, 0, chunkSize<<k)
 }
