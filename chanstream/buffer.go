@@ -36,21 +36,35 @@ func (r *Reader) data() []byte {
 	return r.buf[r.off:]
 }
 
-// wait adds at least one chunk to the buffer, records the end of the source,
-// or returns because Unread or FeedEOF changed something; it returns
-// ctx.Err() when ctx ends first, with the buffer as it was.
-func (r *Reader) wait(ctx context.Context) error {
-	if !r.waitUntil(ctx.Done()) {
-		return ctx.Err()
-	}
-	return nil
-}
-
-// waitUntil is wait that gives up, returning false, once stop is closed.
-// It takes the next chunk from the reader goroutine's channel.
+// waitUntil adds at least one chunk to the buffer, records the end of the
+// source, or returns because Unread or FeedEOF changed something (true); it
+// returns false, the buffer as it was, once stop is closed (a read's
+// ctx.Done()). It takes the next chunk from the reader goroutine's channel. Its frame is
+// small, as the select it blocks in is the top of a waiting handler's
+// stack: the rest is out of line (ready, unwant).
 func (r *Reader) waitUntil(stop <-chan struct{}) bool {
 	r.mustHoldToken()
-	// Fast path: a chunk is already there.
+	if r.ready() {
+		return true
+	}
+	raised := r.raiseWant()
+	select {
+	case c, ok := <-r.chunks:
+		r.absorb(c, ok)
+	case <-r.kick: // Unread or FeedEOF: look again
+	case <-stop:
+		r.unwant(raised)
+		return false
+	}
+	r.unwant(raised)
+	return true
+}
+
+// ready takes in a chunk that is already there, or FeedEOF's end, and
+// reports whether it did: waitUntil's path that does not wait.
+//
+//go:noinline
+func (r *Reader) ready() bool {
 	select {
 	case c, ok := <-r.chunks:
 		r.absorb(c, ok)
@@ -63,30 +77,38 @@ func (r *Reader) waitUntil(stop <-chan struct{}) bool {
 		return true
 	default:
 	}
-	// This read needs more than everything received: let the goroutine read
-	// past its bound if it paused, as asyncio resumes reading before it
-	// waits. Up to the limit it never stands paused (it resumes at the
-	// limit); beyond, want is stored before maybeUnpause reads the flag, and
-	// pause stores the flag before it reads want, so one of them sees the
-	// other.
+	return false
+}
+
+// raiseWant readies the reader goroutine before a read waits. A read that
+// needs more than everything received lets the goroutine read past its
+// bound if it paused, as asyncio resumes reading before it waits. Up to the
+// limit it never stands paused (it resumes at the limit); beyond, want is
+// raised — stored before maybeUnpause reads the flag, while pause stores
+// the flag before it reads want, so one of them sees the other — and
+// raiseWant returns the value unwant restores, or -1.
+//
+//go:noinline
+func (r *Reader) raiseWant() int64 {
+	prev := int64(-1)
 	if need := int64(len(r.buf)-r.off) + 1; need > int64(r.limit) {
-		if prev := r.want.Load(); need > prev {
+		if p := r.want.Load(); need > p {
+			prev = p
 			r.want.Store(need)
-			defer r.want.Store(prev)
 		}
 	}
 	r.maybeUnpause()
 	if testHookReadWait != nil {
 		testHookReadWait()
 	}
-	select {
-	case c, ok := <-r.chunks:
-		r.absorb(c, ok)
-	case <-r.kick: // Unread or FeedEOF: look again
-	case <-stop:
-		return false
+	return prev
+}
+
+// unwant restores want after a wait that raised it.
+func (r *Reader) unwant(prev int64) {
+	if prev >= 0 {
+		r.want.Store(prev)
 	}
-	return true
 }
 
 // testHookReadWait, when set by a test, runs in a read that found nothing

@@ -6,11 +6,31 @@ import "sync"
 // unit of the write queue, and the Reader's buffer while it fits in one.
 const chunkSize = 64 << 10
 
-// chunkPool holds *[chunkSize]byte: a pointer, so Get and Put do not allocate.
-var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
+// chunkPool holds *[chunkSize]byte: a pointer, so Get and Put do not
+// allocate. It has no New: the reader goroutine's read must not allocate
+// deep in its stack (pooledChunk).
+var chunkPool sync.Pool
 
 // getChunk returns a buffer of length and capacity chunkSize.
-func getChunk() []byte { return chunkPool.Get().(*[chunkSize]byte)[:] }
+func getChunk() []byte {
+	if c := pooledChunk(); c != nil {
+		return c
+	}
+	return newChunk()
+}
+
+// pooledChunk returns a chunk from the pool, or nil when it has none.
+func pooledChunk() []byte {
+	if p, ok := chunkPool.Get().(*[chunkSize]byte); ok {
+		return p[:]
+	}
+	return nil
+}
+
+// newChunk allocates a chunk.
+//
+//go:noinline
+func newChunk() []byte { return new([chunkSize]byte)[:] }
 
 // putChunk gives b's array back: to chunkPool when getChunk made it, to
 // its class of grownPools when grow did; others are left to the garbage

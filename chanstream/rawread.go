@@ -1,6 +1,7 @@
 package chanstream
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -33,7 +34,7 @@ func newRawReader(src io.Reader) *rawReader {
 		return nil
 	}
 	rr := &rawReader{conn: conn, rc: rc}
-	rr.try = rr.tryRead
+	rr.try = func(fd uintptr) bool { return rr.tryRead(fd) } // a closure: one frame fewer than a method value's wrapper
 	return rr
 }
 
@@ -68,7 +69,9 @@ func plainSocket(v any) (net.Conn, syscall.RawConn) {
 // tryRead is the RawConn.Read callback: one read into a fresh chunk;
 // false (wait for readability) on EAGAIN, with the chunk given back.
 func (rr *rawReader) tryRead(fd uintptr) bool {
-	rr.c = getChunk()
+	if rr.c = pooledChunk(); rr.c == nil {
+		return true // the pool is empty: read says so (errNoChunk)
+	}
 	for {
 		n, err := sysRead(fd, rr.c)
 		switch err {
@@ -84,11 +87,20 @@ func (rr *rawReader) tryRead(fd uintptr) bool {
 	}
 }
 
+// errNoChunk is read's report that the pool had no chunk: the reader
+// goroutine allocates one at the top of its stack and reads again, so that
+// the allocation (with what it may do: assist the collector, start a
+// cycle, sample the memory profile) never runs under the read's frames.
+var errNoChunk = errors.New("chanstream: no pooled chunk")
+
 // read waits until the socket is readable, then reads one chunk. It
 // returns the chunk (the caller gives it back), the bytes read, and io.EOF
 // or an error as net.Conn's Read would.
 func (rr *rawReader) read() ([]byte, int, error) {
 	err := rr.rc.Read(rr.try)
+	if err == nil && rr.c == nil {
+		return nil, 0, errNoChunk
+	}
 	c, n, errno := rr.c, rr.n, rr.errno
 	rr.c, rr.errno = nil, nil
 	if err != nil {

@@ -103,13 +103,13 @@ func TestRawReaderReads(t *testing.T) {
 		if _, err := c.Write([]byte("hello")); err != nil {
 			t.Fatal(err)
 		}
-		ch, n, err := rr.read()
+		ch, n, err := readRaw(rr)
 		if string(ch[:n]) != "hello" || err != nil {
 			t.Fatalf("read() = %q, %v; want %q, nil", ch[:n], err, "hello")
 		}
 		putChunk(ch)
 		c.Close()
-		ch, n, err = rr.read()
+		ch, n, err = readRaw(rr)
 		if n != 0 || err != io.EOF {
 			t.Fatalf("read() after the peer closed = %d, %v; want 0, io.EOF", n, err)
 		}
@@ -122,7 +122,7 @@ func TestRawReaderReads(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Close() // RST
-		ch, n, err := rr.read()
+		ch, n, err := readRaw(rr)
 		putChunk(ch)
 		var op *net.OpError
 		if n != 0 || !errors.Is(err, syscall.ECONNRESET) || !errors.As(err, &op) || op.Op != "read" {
@@ -134,7 +134,7 @@ func TestRawReaderReads(t *testing.T) {
 		rr := newRawReader(s)
 		done := make(chan error, 1)
 		go func() {
-			ch, _, err := rr.read()
+			ch, _, err := readRaw(rr)
 			putChunk(ch)
 			done <- err
 		}()
@@ -148,7 +148,7 @@ func TestRawReaderReads(t *testing.T) {
 		rr := newRawReader(s)
 		done := make(chan error, 1)
 		go func() {
-			ch, _, err := rr.read()
+			ch, _, err := readRaw(rr)
 			putChunk(ch)
 			done <- err
 		}()
@@ -299,5 +299,17 @@ func writerIdle(t *testing.T, w *Writer) {
 			t.Fatal("the writer goroutine is still running")
 		}
 		runtime.Gosched()
+	}
+}
+
+// readRaw is rr.read as the reader goroutine uses it: when the pool had no
+// chunk, one is allocated and the read made again.
+func readRaw(rr *rawReader) ([]byte, int, error) {
+	for {
+		c, n, err := rr.read()
+		if err != errNoChunk {
+			return c, n, err
+		}
+		putChunk(newChunk())
 	}
 }

@@ -96,35 +96,45 @@ func (r *Reader) closedCh() <-chan struct{} {
 }
 
 // readLoop is the reader goroutine: the only code that reads the source.
-// It waits until the Reader has room (waitRoom), reads one chunk
-// (readOnce), and parks when Upgrade asks; it returns when the source ends
-// or the stream closes.
+// It waits until the Reader has room (waitRoom), reads one chunk (a
+// rawReader's read for a plain socket, readOther else) and hands it over
+// (deliver), and parks when Upgrade asks; it returns when the source ends
+// or the stream closes. It parks shallow: between the goroutine's start
+// and the poller there are only readLoop and the rawReader's read, with
+// small frames, and nothing allocates down there (pooledChunk), so its
+// stack stays at the 2 KiB a goroutine starts with, read(2) included.
 func (r *Reader) readLoop() error {
-	if err := r.handshake(); err != nil {
-		r.finish(err)
-		return nil
-	}
+	err := r.handshake()
 	src := r.src
 	rr := newRawReader(src)
-	closed := r.closedCh()
-	for {
-		err := r.waitRoom(closed)
-		if err == nil {
-			err = r.readOnce(src, rr, closed)
+	for err == nil {
+		if err = r.waitRoom(); err == nil {
+			if testHookChunk != nil {
+				testHookChunk(r, nil, nil) // about to read
+			}
+			if rr != nil {
+				err = r.deliver(rr.read())
+			} else {
+				err = r.deliver(r.readOther(src))
+			}
 		}
-		if err == errParkNow || (err != nil && isTimeout(err) && r.parkRequested()) {
-			src, err = r.park(closed)
+		if err == errNoChunk {
+			putChunk(newChunk())
+			err = nil
+		}
+		if err != nil && r.parkAsked(err) {
+			src, err = r.park()
 			rr = newRawReader(src)
 		}
-		if err != nil {
-			r.finish(err)
-			return nil
-		}
 	}
+	r.finish(err)
+	return nil
 }
 
 // handshake runs the TLS handshake of New's WithTLS layer, if any, and
 // clears the deadline that bounds it.
+//
+//go:noinline
 func (r *Reader) handshake() error {
 	if r.hs == nil {
 		return nil
@@ -135,24 +145,28 @@ func (r *Reader) handshake() error {
 	return r.hs.SetDeadline(time.Time{})
 }
 
-// readOnce reads one chunk from src and hands it over. With a rawReader
-// for src it takes the chunk only once src is readable.
-func (r *Reader) readOnce(src io.Reader, rr *rawReader, closed <-chan struct{}) error {
-	if testHookChunk != nil {
-		testHookChunk(r, nil, nil) // about to read
-	}
-	var (
-		c   []byte
-		n   int
-		err error
-	)
+// readOther reads one chunk from src, a source that is not a plain socket
+// (rawReader reads those). It returns the chunk (nil or empty when nothing
+// was read), the bytes in it and the error.
+//
+//go:noinline
+func (r *Reader) readOther(src io.Reader) ([]byte, int, error) {
 	if tc, ok := src.(*tls.Conn); ok {
-		c, n, err = r.readTLS(tc)
-	} else if rr != nil {
-		c, n, err = rr.read()
-	} else {
-		c = getChunk()
-		n, err = src.Read(c)
+		return r.readTLS(tc)
+	}
+	c := getChunk()
+	n, err := src.Read(c)
+	return c, n, err
+}
+
+// deliver hands the chunk readChunk returned to the reading side and
+// returns the read's error. A chunk read after FeedEOF, or that the stream
+// closed before it was taken, is dropped.
+//
+//go:noinline
+func (r *Reader) deliver(c []byte, n int, err error) error {
+	if err == errNoChunk {
+		return err // nothing was read: readLoop allocates a chunk and reads again
 	}
 	if testHookChunk != nil {
 		testHookChunk(r, c[:n], err)
@@ -176,7 +190,7 @@ func (r *Reader) readOnce(src io.Reader, rr *rawReader, closed <-chan struct{}) 
 	select {
 	case r.chunks <- c[:n]:
 		return err
-	case <-closed:
+	case <-r.closedCh():
 		err = ErrClosed
 	case <-r.fed:
 		err = io.EOF
@@ -223,7 +237,10 @@ func (r *Reader) readTLS(tc *tls.Conn) ([]byte, int, error) {
 
 // waitRoom blocks while the Reader holds more than it may (see pauseAt),
 // and handles FeedEOF, Close and Upgrade requests that arrive meanwhile.
-func (r *Reader) waitRoom(closed <-chan struct{}) error {
+//
+//go:noinline
+func (r *Reader) waitRoom() error {
+	closed := r.closedCh()
 	for {
 		select {
 		case <-r.fed:
@@ -307,6 +324,15 @@ func (r *Reader) maybeUnpause() {
 	r.mu.Unlock()
 }
 
+// parkAsked reports whether err, a read's, means Upgrade wants the
+// goroutine parked: waitRoom's errParkNow, or the past read deadline with
+// which Upgrade woke a read.
+//
+//go:noinline
+func (r *Reader) parkAsked(err error) bool {
+	return err == errParkNow || (isTimeout(err) && r.parkRequested())
+}
+
 func (r *Reader) parkRequested() bool {
 	select {
 	case <-r.parkReq:
@@ -318,12 +344,14 @@ func (r *Reader) parkRequested() bool {
 
 // park acknowledges Upgrade's request and waits for the source to read
 // from next.
-func (r *Reader) park(closed <-chan struct{}) (io.Reader, error) {
+//
+//go:noinline
+func (r *Reader) park() (io.Reader, error) {
 	r.parked <- struct{}{}
 	select {
 	case src := <-r.resume:
 		return src, nil
-	case <-closed:
+	case <-r.closedCh():
 		return nil, ErrClosed
 	}
 }
@@ -344,6 +372,8 @@ func (r *Reader) recordEnd(err error) error {
 }
 
 // finish records why the source ended and closes chunks.
+//
+//go:noinline
 func (r *Reader) finish(err error) {
 	r.srcErr = r.recordEnd(err)
 	r.mu.Lock()

@@ -39,8 +39,8 @@ func (r *Reader) ReadUpTo(ctx context.Context, n int) ([]byte, error) {
 		if r.eof {
 			return r.endResult("read")
 		}
-		if err := r.wait(ctx); err != nil {
-			return nil, err
+		if !r.waitUntil(ctx.Done()) {
+			return nil, ctx.Err()
 		}
 	}
 }
@@ -57,8 +57,8 @@ func (r *Reader) ReadAll(ctx context.Context) ([]byte, error) {
 	r.want.Store(math.MaxInt64) // the reader goroutine must not pause under us
 	defer r.want.Store(0)
 	for !r.eof {
-		if err := r.wait(ctx); err != nil {
-			return nil, err
+		if !r.waitUntil(ctx.Done()) {
+			return nil, ctx.Err()
 		}
 	}
 	b := r.takeAll()
@@ -163,8 +163,8 @@ func (r *Reader) until(ctx context.Context, op string, seps [][]byte) ([]byte, e
 			}
 			return r.endResult(op)
 		}
-		if err := r.wait(ctx); err != nil {
-			return nil, err
+		if !r.waitUntil(ctx.Done()) {
+			return nil, ctx.Err()
 		}
 	}
 }
@@ -224,9 +224,9 @@ func (r *Reader) ReadExactly(ctx context.Context, n int) ([]byte, error) {
 			return r.endResult("read exactly")
 		}
 		r.want.Store(int64(n)) // allow the goroutine to hold n bytes
-		if err := r.wait(ctx); err != nil {
+		if !r.waitUntil(ctx.Done()) {
 			r.want.Store(0)
-			return nil, err
+			return nil, ctx.Err()
 		}
 	}
 }
@@ -331,6 +331,6 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 			}
 			return total, wrap("write to", r.termErr)
 		}
-		_ = r.wait(context.Background())
+		r.waitUntil(nil) // a nil stop never closes
 	}
 }

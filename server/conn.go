@@ -18,6 +18,11 @@ type conn struct {
 	s  *Server
 	nc net.Conn                          // as accepted; set at construction
 	w  atomic.Pointer[chanstream.Writer] // the stream, once made (after any TLS handshake)
+
+	// Owned by the connection's goroutine (run).
+	ctx    context.Context // the handler's
+	cancel context.CancelFunc
+	err    error // what the handler returned
 }
 
 // serve tracks nc and starts its goroutine. Called by an accept loop,
@@ -39,68 +44,80 @@ func (s *Server) serve(nc net.Conn) {
 }
 
 // run is the connection's goroutine: TLS handshake, stream, handler, close.
-// It returns when the stream has closed. Its frames, and handle's, are kept
-// small — the handshake and the logging are out of line — because the
-// handler blocks on top of them for the life of the connection, and an idle
-// connection's cost is mostly this goroutine's stack.
+// It returns when the stream has closed. Its frame is small — the
+// handshake, the close and the logging are out of line (open, done) and
+// the handler's ctx lives in c — because the handler blocks on top of it
+// for the life of the connection, and an idle connection's cost is mostly
+// this goroutine's stack: it stays at the 2 KiB a goroutine starts with.
 func (c *conn) run() {
-	defer c.s.untrack(c)
-	ctx, cancel := context.WithCancel(c.s.baseCtx)
-	defer cancel()
-	r, w := c.open(ctx, cancel)
+	r, w := c.open()
 	if w == nil {
+		c.cancel()
+		c.s.untrack(c)
 		return
 	}
-	c.handle(ctx, r, w)
-	cancel()
-	<-w.Done() // the graceful close's flush; AbortClients ends it early
+	defer c.done(w)
+	c.err = c.s.h(c.ctx, r, w)
 }
 
-// open makes the stream: after the TLS handshake when the server has TLS.
-// The handler's ctx, ended by cancel, also ends when the connection closes;
-// AfterClose does it without a goroutine per idle connection. It returns
-// nils when the handshake failed, with the connection closed.
-//
-//go:noinline
-func (c *conn) open(ctx context.Context, cancel context.CancelFunc) (*chanstream.Reader, *chanstream.Writer) {
-	s := c.s
-	nc := c.nc
-	if s.cfg.tls != nil {
-		tc := tls.Server(nc, s.cfg.tls)
-		hctx, hcancel := context.WithTimeout(ctx, s.cfg.handshakeTimeout)
-		err := tc.HandshakeContext(hctx)
-		hcancel()
-		if err != nil {
-			s.cfg.logger.Info("server: TLS handshake", "remote", nc.RemoteAddr(), "err", err)
-			nc.Close()
-			return nil, nil
-		}
-		nc = tc
-	}
-	r, w := chanstream.New(nc, s.streamOpts...)
-	c.w.Store(w)
-	w.AfterClose(cancel)
-	return r, w
-}
-
-// handle runs the handler and closes the stream after it: gracefully when
-// it returns, at once when it panics.
-func (c *conn) handle(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) {
-	defer c.recover(w)
-	err := c.s.h(ctx, r, w)
-	if err != nil && err != io.EOF { // a handler may pass on the EOF that ended it
-		c.logEnd(ctx, err)
-	}
-	w.Close()
-}
-
-// recover aborts the stream after a handler's panic, and logs it with its
-// stack. Deferred by handle.
-func (c *conn) recover(w *chanstream.Writer) {
+// done ends the connection after its handler, deferred by run: gracefully
+// when the handler returned (its error logged), at once when it panicked
+// (recovered, logged with its stack); then it ends the handler's ctx,
+// waits for the stream's end and frees the connection's slot.
+func (c *conn) done(w *chanstream.Writer) {
 	if v := recover(); v != nil {
 		c.s.cfg.logger.Error("server: handler panic", "remote", c.nc.RemoteAddr(), "panic", v, "stack", stackOf(debug.Stack()))
 		w.Abort()
+	} else {
+		if c.err != nil && c.err != io.EOF { // a handler may pass on the EOF that ended it
+			c.logEnd(c.ctx, c.err)
+		}
+		w.Close()
 	}
+	c.cancel()
+	<-w.Done() // the graceful close's flush; AbortClients ends it early
+	c.s.untrack(c)
+}
+
+// open makes the handler's ctx and the stream: after the TLS handshake
+// when the server has TLS. The ctx, ended by c.cancel, also ends when the
+// connection closes; AfterClose does it without a goroutine per idle
+// connection. It returns nils when the handshake failed, with the
+// connection closed.
+//
+//go:noinline
+func (c *conn) open() (*chanstream.Reader, *chanstream.Writer) {
+	c.ctx, c.cancel = context.WithCancel(c.s.baseCtx)
+	nc := c.nc
+	if c.s.cfg.tls != nil {
+		if nc = c.handshake(); nc == nil {
+			return nil, nil
+		}
+	}
+	r, w := chanstream.New(nc, c.s.streamOpts...)
+	c.w.Store(w)
+	w.AfterClose(c.cancel)
+	return r, w
+}
+
+// handshake runs the server's TLS handshake over c.nc, bounded by the
+// handshake timeout and the handler's ctx. It returns the TLS connection,
+// or nil with the connection closed. Out of line: its frame is large, and
+// open's lies under every allocation New makes.
+//
+//go:noinline
+func (c *conn) handshake() net.Conn {
+	s := c.s
+	tc := tls.Server(c.nc, s.cfg.tls)
+	hctx, hcancel := context.WithTimeout(c.ctx, s.cfg.handshakeTimeout)
+	err := tc.HandshakeContext(hctx)
+	hcancel()
+	if err != nil {
+		s.cfg.logger.Info("server: TLS handshake", "remote", c.nc.RemoteAddr(), "err", err)
+		c.nc.Close()
+		return nil
+	}
+	return tc
 }
 
 // logEnd logs the error a handler returned: at debug level when its ctx
