@@ -3,6 +3,7 @@ package chanstream
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Drain waits for the write queue to go from above the high watermark to
@@ -40,6 +41,7 @@ func (w *Writer) drainUntil(stop <-chan struct{}) error {
 	}
 	ch := w.drained
 	w.drainers++
+	began := time.Now()
 	for {
 		w.mu.Unlock()
 		select {
@@ -48,6 +50,7 @@ func (w *Writer) drainUntil(stop <-chan struct{}) error {
 		case <-stop:
 			w.mu.Lock()
 			w.drainers--
+			w.noteDrainLocked(began)
 			w.mu.Unlock()
 			return errStopped
 		}
@@ -58,6 +61,7 @@ func (w *Writer) drainUntil(stop <-chan struct{}) error {
 		}
 		if err != nil || !w.above {
 			w.drainers--
+			w.noteDrainLocked(began)
 			if w.drainers > 0 {
 				wakeOne(ch) // pass the wake-up on to the next waiter
 			}
@@ -122,6 +126,7 @@ func (w *Writer) SetWriteBufferLimits(high, low int) error {
 // Drain, which wakes the next as it returns, so every waiter sees it
 // without a fresh channel per wait.
 func (w *Writer) queuedChangedLocked() {
+	w.noteQueuedLocked()
 	switch {
 	case w.queued > w.high:
 		w.above = true

@@ -48,6 +48,7 @@ type Reader struct {
 	pending  atomic.Bool  // unread holds bytes
 	paused   atomic.Bool  // the reader goroutine waits on unpause
 	consumed atomic.Int64 // bytes consumed by reads, ever (for the inline write's question, conn.responding)
+	stats    readStats    // Stats's counters (stats.go)
 
 	// Owned by the holder of the read token.
 	buf     []byte // unconsumed bytes are buf[off:]
@@ -164,7 +165,7 @@ func (r *Reader) readOnce(src io.Reader, rr *rawReader, closed <-chan struct{}) 
 		return io.EOF
 	default:
 	}
-	r.buffered.Add(int64(n))
+	r.noteReceived(int64(n), r.buffered.Add(int64(n)))
 	select {
 	case r.chunks <- c[:n]:
 		return err
@@ -276,9 +277,11 @@ func (r *Reader) pause() <-chan struct{} {
 	r.paused.Store(true)
 	if r.buffered.Load() <= r.pauseAt() {
 		r.paused.Store(false)
+		r.pauseEndedLocked()
 		return nil
 	}
 	r.unpause = make(chan struct{})
+	r.pauseBeganLocked()
 	return r.unpause
 }
 
@@ -292,6 +295,7 @@ func (r *Reader) maybeUnpause() {
 		close(r.unpause) // the only closer
 		r.unpause = nil
 		r.paused.Store(false)
+		r.pauseEndedLocked()
 	}
 	r.mu.Unlock()
 }
@@ -336,6 +340,7 @@ func (r *Reader) recordEnd(err error) error {
 func (r *Reader) finish(err error) {
 	r.srcErr = r.recordEnd(err)
 	r.mu.Lock()
+	r.pauseEndedLocked()
 	if r.fedSeen { // the reading side has ended on FeedEOF: nobody takes these
 		for drained := false; !drained; {
 			select {
@@ -402,7 +407,7 @@ func (r *Reader) Unread(p []byte) {
 	}
 	r.mu.Lock()
 	r.unread = append(append(make([]byte, 0, len(p)+len(r.unread)), p...), r.unread...)
-	r.buffered.Add(int64(len(p)))
+	r.notePeak(r.buffered.Add(int64(len(p))))
 	r.pending.Store(true)
 	r.mu.Unlock()
 	r.poke()

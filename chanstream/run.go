@@ -67,7 +67,7 @@ func (w *Writer) flush(batch [][]byte, dst io.Writer) {
 	}
 	w.bufs = append(w.bufs[:0], batch...)
 	w.out = w.bufs // WriteTo consumes the slice it is called on
-	_, err := w.out.WriteTo(dst)
+	k, err := w.out.WriteTo(dst)
 	clear(w.bufs)
 	for i, c := range batch {
 		putChunk(c)
@@ -75,6 +75,7 @@ func (w *Writer) flush(batch [][]byte, dst io.Writer) {
 	}
 	w.mu.Lock()
 	w.spare = batch[:0]
+	w.stats.written += k
 	if w.state != stateAborted { // Abort already dropped the count
 		if err != nil {
 			w.c.fail(err) // before Drain can wake below

@@ -37,6 +37,7 @@ type Writer struct {
 	emptied  chan struct{} // non-nil while Upgrade waits for the write side to settle; closed by settledLocked
 	state    writeState    // what the application asked for
 	owner    writeOwner    // who may write dst now
+	stats    writeStats    // Stats's counters (stats.go)
 }
 
 // writeState is what the application has asked of the write side.
