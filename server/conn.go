@@ -29,6 +29,7 @@ func (s *Server) serve(nc net.Conn) {
 		}
 	}
 	c := &conn{s: s, nc: nc}
+	s.count.accepted.Add(1)
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
@@ -89,6 +90,7 @@ func (c *conn) handle(ctx context.Context, r *chanstream.Reader, w *chanstream.W
 	defer c.recover(w)
 	err := c.s.h(ctx, r, w)
 	if err != nil && err != io.EOF { // a handler may pass on the EOF that ended it
+		c.s.count.handlerErrors.Add(1)
 		c.logEnd(ctx, err)
 	}
 	w.Close()
@@ -98,6 +100,7 @@ func (c *conn) handle(ctx context.Context, r *chanstream.Reader, w *chanstream.W
 // stack. Deferred by handle.
 func (c *conn) recover(w *chanstream.Writer) {
 	if v := recover(); v != nil {
+		c.s.count.panics.Add(1)
 		c.s.cfg.logger.Error("server: handler panic", "remote", c.nc.RemoteAddr(), "panic", v, "stack", stackOf(debug.Stack()))
 		w.Abort()
 	}

@@ -48,6 +48,7 @@ type Server struct {
 	closing      chan struct{} // closed once by Close; accept loops and ServeForever watch it
 	done         chan struct{} // closed by the goroutine Close starts, once group.Wait returns
 	group        errgroup.Group
+	count        counters // Stats (stats.go)
 
 	mu        sync.Mutex // guards the fields below
 	serving   bool
