@@ -40,6 +40,7 @@
 //	option                   New, NewContext  NewReader  NewWriter  OpenConnection  server.WithStreamOptions
 //	WithLimit                yes              yes        no         yes             yes
 //	WithWriteBufferLimits    yes              no         yes        yes             yes
+//	WithMaxWriteBuffer       yes              no         yes        yes             yes
 //	WithTLS                  yes (1)          no         no         yes (2)         no: server.WithTLS
 //	WithTLSHandshakeTimeout  with WithTLS     no         no         with WithTLS    no: server.WithTLSHandshakeTimeout
 //	WithTLSShutdownTimeout   yes (3)          no         *tls.Conn  yes             yes
@@ -137,7 +138,8 @@
 // Returned slices are the caller's: nothing is reused under them. The
 // write queue is unbounded, as asyncio's is: [Writer.Drain] (and
 // [Writer.ReadFrom], which drains as it goes) keep it near the high
-// watermark.
+// watermark. [WithMaxWriteBuffer] makes it bounded: a Write that would
+// queue past the cap is refused with [ErrWriteBufferFull].
 //
 // # Errors
 //

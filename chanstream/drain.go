@@ -108,11 +108,14 @@ func (w *Writer) WriteBufferLimits() (high, low int) {
 
 // SetWriteBufferLimits sets both watermarks exactly; low 0 makes Drain wait
 // for an empty queue. It returns an error wrapping ErrInvalidArgument,
-// changing nothing, unless high ≥ low ≥ 0. A Drain waiting now sees the new
-// marks.
+// changing nothing, unless high ≥ low ≥ 0 and, under a [WithMaxWriteBuffer]
+// cap, high ≤ the cap. A Drain waiting now sees the new marks.
 func (w *Writer) SetWriteBufferLimits(high, low int) error {
 	if err := checkWatermarks(high, low); err != nil {
 		return err
+	}
+	if w.max > 0 && high > w.max {
+		return invalid("write buffer limits", "high %d above the cap %d (WithMaxWriteBuffer)", high, w.max)
 	}
 	w.mu.Lock()
 	w.high, w.low = high, low
