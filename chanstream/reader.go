@@ -101,6 +101,7 @@ func (r *Reader) closedCh() <-chan struct{} {
 // (readOnce), and parks when Upgrade asks; it returns when the source ends
 // or the stream closes.
 func (r *Reader) readLoop() error {
+	r.applyLabels()
 	if err := r.handshake(); err != nil {
 		r.finish(err)
 		return nil

@@ -12,6 +12,7 @@ import (
 // nothing is queued and no close is pending, so an idle connection has no
 // writer goroutine.
 func (w *Writer) run() error {
+	w.c.labels.Apply()
 	for w.step() {
 	}
 	return nil

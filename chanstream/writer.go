@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"sync"
+
+	"github.com/cspstream/streams/internal/connlabel"
 )
 
 // Writer writes to one byte sink with asyncio's flow control. Write queues
@@ -77,6 +79,7 @@ func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 	conn = cfg.wrapTLS(conn) // WithTLS: a *tls.Conn over conn; the reader goroutine runs its handshake
 	c := newConn(cfg)
 	c.nc, c.closer = conn, conn
+	c.labels = connlabel.Of(conn)
 	c.w = newWriter(c, conn, cfg)
 	c.r = newReader(conn, cfg, c)
 	if conn != orig {
@@ -94,6 +97,7 @@ func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 func NewWriter(dst io.Writer, opts ...Option) *Writer {
 	cfg := mustConfigFor(useNewWriter, dst, opts)
 	c := newConn(cfg)
+	c.labels = connlabel.Of(dst) // a net.Conn has addresses; other sinks are not labelled
 	if cl, ok := dst.(io.Closer); ok {
 		c.closer = cl
 	}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cspstream/streams/chanstream"
+	"github.com/cspstream/streams/internal/connlabel"
 )
 
 // conn is one accepted connection, from Accept until its stream has
@@ -34,6 +35,7 @@ func (s *Server) serve(nc net.Conn) {
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	s.group.Go(func() error {
+		connlabel.Of(nc).Apply() // the handler, the TLS handshake, and what they start, name the connection
 		c.run()
 		return nil
 	})

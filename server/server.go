@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/cspstream/streams/chanstream"
+	"github.com/cspstream/streams/internal/connlabel"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -231,6 +232,7 @@ func (s *Server) Close() error {
 	// The accept loops are in the group and add every handler to it while
 	// they run, so once Wait returns nothing can be added any more.
 	go func() {
+		connlabel.OfListeners(s.Addrs()).Apply()
 		_ = s.group.Wait()
 		s.stopHandlers() // releases baseCtx
 		close(s.done)    // the only closer
