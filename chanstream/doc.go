@@ -154,6 +154,18 @@
 // bytes errors.Is(err, io.ErrUnexpectedEOF). Every message starts with one
 // "chanstream: ".
 //
+// # Observability and control
+//
+// [Reader.Stats] and [Writer.Stats] report what a stream has done: bytes
+// read and written, the peaks of the read buffer and of the write queue,
+// the time the reader goroutine stood paused at 2×limit and the Drain
+// calls that waited. Every goroutine of a stream carries the pprof labels
+// "chanstream.remote" and "chanstream.local", so a goroutine profile
+// names its connection. [WithMaxWriteBuffer] caps the write queue
+// ([ErrWriteBufferFull]). [Writer.Detach] ends the stream and hands its
+// connection back, with the bytes read ahead, for another protocol to
+// take over.
+//
 // # Differences from asyncio
 //
 // A reset connection's buffered bytes are still delivered (asyncio drops
