@@ -48,7 +48,6 @@ type Reader struct {
 	pending  atomic.Bool  // unread holds bytes
 	paused   atomic.Bool  // the reader goroutine waits on unpause
 	consumed atomic.Int64 // bytes consumed by reads, ever (for the inline write's question, conn.responding)
-	stats    readStats    // Stats's counters (stats.go)
 
 	// Owned by the holder of the read token.
 	buf     []byte // unconsumed bytes are buf[off:]
@@ -61,6 +60,8 @@ type Reader struct {
 	unpause chan struct{} // non-nil while the reader goroutine is paused; closed by the read side
 	err     error         // Err(): the error that ended the source, or nil
 	fedSeen bool          // endFed ran: chunks sent later are discarded by finish
+
+	stats readStats // Stats's counters (stats.go): atomics of the reader goroutine, and pause times under mu; last, off the token holder's cache lines
 }
 
 // NewReader returns a Reader over src, any byte source: a pipe, a file, a
