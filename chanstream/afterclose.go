@@ -21,7 +21,7 @@ func (c *conn) afterClose(f func()) (stop func() bool) {
 	c.mu.Lock()
 	if c.phase == ended {
 		c.mu.Unlock()
-		go f()
+		go c.runLabelled(f)
 		return func() bool { return false }
 	}
 	c.afters = append(c.afters, a)

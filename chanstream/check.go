@@ -28,6 +28,7 @@ const (
 	optInterleave
 	optKeepAlive
 	optDialer
+	optMaxWriteBuffer
 	optLookup // tests' WithLookup
 )
 
@@ -35,7 +36,7 @@ const (
 var optionNames = [...]string{
 	"WithLimit", "WithWriteBufferLimits", "WithTLS", "WithTLSHandshakeTimeout",
 	"WithTLSShutdownTimeout", "WithServerSide", "WithNetwork", "WithLocalAddr",
-	"WithHappyEyeballsDelay", "WithInterleave", "WithKeepAlive", "WithDialer", "WithLookup",
+	"WithHappyEyeballsDelay", "WithInterleave", "WithKeepAlive", "WithDialer", "WithMaxWriteBuffer", "WithLookup",
 }
 
 // first returns the name of the first option in s, which is not empty.
@@ -54,7 +55,7 @@ const (
 )
 
 const (
-	streamOptions = optLimit | optWriteBufferLimits | optTLS | optTLSHandshakeTimeout | optTLSShutdownTimeout | optServerSide
+	streamOptions = optLimit | optWriteBufferLimits | optMaxWriteBuffer | optTLS | optTLSHandshakeTimeout | optTLSShutdownTimeout | optServerSide
 	dialOnly      = optNetwork | optLocalAddr | optHappyEyeballsDelay | optInterleave | optKeepAlive | optDialer | optLookup
 )
 
@@ -68,6 +69,9 @@ func (c *config) checkFor(u use, v any) error {
 	}
 	if extra := c.given &^ applies(u, v); extra != 0 {
 		return notHere(u, extra)
+	}
+	if err := c.checkMaxWrite(); err != nil {
+		return err
 	}
 	if c.given&optTLSHandshakeTimeout != 0 && !c.tlsSet {
 		return invalid("WithTLSHandshakeTimeout", "no TLS handshake to bound without WithTLS")
@@ -99,9 +103,9 @@ func applies(u use, v any) optionSet {
 		return optLimit
 	case useNewWriter:
 		if _, ok := v.(*tls.Conn); ok {
-			return optWriteBufferLimits | optTLSShutdownTimeout
+			return optWriteBufferLimits | optMaxWriteBuffer | optTLSShutdownTimeout
 		}
-		return optWriteBufferLimits
+		return optWriteBufferLimits | optMaxWriteBuffer
 	}
 	return 0
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cspstream/streams/internal/connlabel"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -36,6 +37,7 @@ type conn struct {
 	closed     chan struct{}  // closed once, by closeNow, before the connection is closed; every blocking select watches it
 	failed     atomic.Bool    // err is set: failure's lock-free answer while it is not
 	group      errgroup.Group // the reader and writer goroutines; Wait is called once, by join
+	labels     connlabel.Set  // the pprof labels every goroutine of the stream applies as it starts (labels.go)
 
 	mu     sync.Mutex // guards the fields below; taken after Writer.mu and Reader.mu, never before
 	phase  phase
@@ -87,6 +89,7 @@ func (c *conn) spawn(f func() error) bool {
 // join waits for every goroutine of the stream, then marks it ended:
 // closes Done's channel and starts the AfterClose functions.
 func (c *conn) join() {
+	c.labels.Apply()
 	_ = c.group.Wait()
 	c.mu.Lock()
 	c.phase = ended
@@ -97,7 +100,7 @@ func (c *conn) join() {
 	c.afters = nil
 	c.mu.Unlock()
 	for _, a := range fs {
-		go a.f()
+		go a.f() // labelled as join is
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/cspstream/streams/internal/connlabel"
 	"github.com/cspstream/streams/internal/resolve"
 )
 
@@ -245,6 +246,7 @@ func race(ctx context.Context, d *net.Dialer, targets []target, delay time.Durat
 			i := next
 			latest, live = i, live+1
 			go func() {
+				connlabel.OfAddrs(t.local, net.TCPAddrFromAddrPort(t.addr)).Apply()
 				conn, err := dialOne(ctx, *d, t)
 				results <- attempt{i, conn, err}
 			}()

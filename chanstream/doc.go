@@ -40,6 +40,7 @@
 //	option                   New, NewContext  NewReader  NewWriter  OpenConnection  server.WithStreamOptions
 //	WithLimit                yes              yes        no         yes             yes
 //	WithWriteBufferLimits    yes              no         yes        yes             yes
+//	WithMaxWriteBuffer       yes              no         yes        yes             yes
 //	WithTLS                  yes (1)          no         no         yes (2)         no: server.WithTLS
 //	WithTLSHandshakeTimeout  with WithTLS     no         no         with WithTLS    no: server.WithTLSHandshakeTimeout
 //	WithTLSShutdownTimeout   yes (3)          no         *tls.Conn  yes             yes
@@ -137,7 +138,8 @@
 // Returned slices are the caller's: nothing is reused under them. The
 // write queue is unbounded, as asyncio's is: [Writer.Drain] (and
 // [Writer.ReadFrom], which drains as it goes) keep it near the high
-// watermark.
+// watermark. [WithMaxWriteBuffer] makes it bounded: a Write that would
+// queue past the cap is refused with [ErrWriteBufferFull].
 //
 // # Errors
 //
@@ -151,6 +153,18 @@
 // between messages — satisfies errors.Is(err, io.EOF), and one with some
 // bytes errors.Is(err, io.ErrUnexpectedEOF). Every message starts with one
 // "chanstream: ".
+//
+// # Observability and control
+//
+// [Reader.Stats] and [Writer.Stats] report what a stream has done: bytes
+// read and written, the peaks of the read buffer and of the write queue,
+// the time the reader goroutine stood paused at 2×limit and the Drain
+// calls that waited. Every goroutine of a stream carries the pprof labels
+// "chanstream.remote" and "chanstream.local", so a goroutine profile
+// names its connection. [WithMaxWriteBuffer] caps the write queue
+// ([ErrWriteBufferFull]). [Writer.Detach] ends the stream and hands its
+// connection back, with the bytes read ahead, for another protocol to
+// take over.
 //
 // # Differences from asyncio
 //

@@ -3,6 +3,7 @@ package chanstream
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Drain waits for the write queue to go from above the high watermark to
@@ -40,6 +41,7 @@ func (w *Writer) drainUntil(stop <-chan struct{}) error {
 	}
 	ch := w.drained
 	w.drainers++
+	began := time.Now()
 	for {
 		w.mu.Unlock()
 		select {
@@ -48,6 +50,7 @@ func (w *Writer) drainUntil(stop <-chan struct{}) error {
 		case <-stop:
 			w.mu.Lock()
 			w.drainers--
+			w.noteDrainLocked(began)
 			w.mu.Unlock()
 			return errStopped
 		}
@@ -58,6 +61,7 @@ func (w *Writer) drainUntil(stop <-chan struct{}) error {
 		}
 		if err != nil || !w.above {
 			w.drainers--
+			w.noteDrainLocked(began)
 			if w.drainers > 0 {
 				wakeOne(ch) // pass the wake-up on to the next waiter
 			}
@@ -104,11 +108,14 @@ func (w *Writer) WriteBufferLimits() (high, low int) {
 
 // SetWriteBufferLimits sets both watermarks exactly; low 0 makes Drain wait
 // for an empty queue. It returns an error wrapping ErrInvalidArgument,
-// changing nothing, unless high ≥ low ≥ 0. A Drain waiting now sees the new
-// marks.
+// changing nothing, unless high ≥ low ≥ 0 and, under a [WithMaxWriteBuffer]
+// cap, high ≤ the cap. A Drain waiting now sees the new marks.
 func (w *Writer) SetWriteBufferLimits(high, low int) error {
 	if err := checkWatermarks(high, low); err != nil {
 		return err
+	}
+	if w.max > 0 && high > w.max {
+		return invalid("write buffer limits", "high %d above the cap %d (WithMaxWriteBuffer)", high, w.max)
 	}
 	w.mu.Lock()
 	w.high, w.low = high, low
@@ -122,6 +129,7 @@ func (w *Writer) SetWriteBufferLimits(high, low int) error {
 // Drain, which wakes the next as it returns, so every waiter sees it
 // without a fresh channel per wait.
 func (w *Writer) queuedChangedLocked() {
+	w.noteQueuedLocked()
 	switch {
 	case w.queued > w.high:
 		w.above = true

@@ -101,6 +101,7 @@ func (w *Writer) writeInline(p []byte, more [][]byte) {
 	}
 	n, err := raw.write(p)
 	w.mu.Lock()
+	w.stats.written += int64(n)
 	w.owner = ownerNone
 	if w.state != stateAborted { // Abort already dropped the count and the queue
 		w.queued -= len(p)

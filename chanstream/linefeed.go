@@ -65,6 +65,7 @@ func (r *Reader) LineFeed(ctx context.Context) *LineFeed {
 // run is the feed's goroutine; parent is the ctx given to LineFeed, ctx
 // its child that Stop cancels.
 func (f *LineFeed) run(parent, ctx context.Context, c chan<- []byte) {
+	f.r.applyLabels()
 	err := f.feed(ctx, c)
 	if err != nil && err == ctx.Err() && parent.Err() == nil {
 		err = nil // Stop: not an error

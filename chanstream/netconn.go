@@ -98,8 +98,14 @@ func (c *netConn) Write(p []byte) (int, error) {
 		if isClosedChan(stop) {
 			return n, c.opError("write", c.wd.err())
 		}
-		k := min(len(p)-n, writePiece)
-		if _, err := c.w.Write(p[n : n+k]); err != nil {
+		k := min(len(p)-n, c.w.piece())
+		if _, err := c.w.Write(p[n : n+k]); err == ErrWriteBufferFull {
+			// Under WithMaxWriteBuffer's cap: a net.Conn's Write waits for room.
+			if c.w.waitRoom(stop, k) == errStopped {
+				return n, c.opError("write", c.wd.err())
+			}
+			continue
+		} else if err != nil {
 			return n, c.opError("write", err)
 		}
 		n += k

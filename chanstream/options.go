@@ -27,6 +27,7 @@ type Option func(*config)
 type config struct {
 	limit      int
 	high, low  int
+	maxWrite   int // WithMaxWriteBuffer (maxbuf.go); 0: unbounded
 	serverSide bool
 
 	tls              *tls.Config

@@ -38,6 +38,7 @@ func allOptions(clientTLS, serverTLS *tls.Config) []optCase {
 		{"WithInterleave", chanstream.WithInterleave(2)},
 		{"WithKeepAlive", chanstream.WithKeepAlive(time.Second)},
 		{"WithDialer", chanstream.WithDialer(&net.Dialer{})},
+		{"WithMaxWriteBuffer", chanstream.WithMaxWriteBuffer(1 << 20)},
 	}
 }
 
@@ -78,11 +79,11 @@ func TestOptionsNotApplied(t *testing.T) {
 	clientTLS.ServerName = "localhost"
 	_ = serverTLS
 	yes := map[string]map[string]bool{
-		"New":            {"WithLimit": true, "WithWriteBufferLimits": true, "WithTLSShutdownTimeout": true, "WithServerSide": true},
+		"New":            {"WithLimit": true, "WithWriteBufferLimits": true, "WithMaxWriteBuffer": true, "WithTLSShutdownTimeout": true, "WithServerSide": true},
 		"NewReader":      {"WithLimit": true},
-		"NewWriter":      {"WithWriteBufferLimits": true},
-		"OpenConnection": {"WithLimit": true, "WithWriteBufferLimits": true, "WithTLS": true, "WithTLSHandshakeTimeout": true, "WithTLSShutdownTimeout": true, "WithNetwork": true, "WithLocalAddr": true, "WithHappyEyeballsDelay": true, "WithInterleave": true, "WithKeepAlive": true, "WithDialer": true},
-		"server":         {"WithLimit": true, "WithWriteBufferLimits": true, "WithTLSShutdownTimeout": true, "WithServerSide": true},
+		"NewWriter":      {"WithWriteBufferLimits": true, "WithMaxWriteBuffer": true},
+		"OpenConnection": {"WithLimit": true, "WithWriteBufferLimits": true, "WithMaxWriteBuffer": true, "WithTLS": true, "WithTLSHandshakeTimeout": true, "WithTLSShutdownTimeout": true, "WithNetwork": true, "WithLocalAddr": true, "WithHappyEyeballsDelay": true, "WithInterleave": true, "WithKeepAlive": true, "WithDialer": true},
+		"server":         {"WithLimit": true, "WithWriteBufferLimits": true, "WithMaxWriteBuffer": true, "WithTLSShutdownTimeout": true, "WithServerSide": true},
 	}
 	yes["NewContext"] = yes["New"]
 	for _, oc := range allOptions(clientTLS, serverTLS) {

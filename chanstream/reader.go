@@ -60,6 +60,8 @@ type Reader struct {
 	unpause chan struct{} // non-nil while the reader goroutine is paused; closed by the read side
 	err     error         // Err(): the error that ended the source, or nil
 	fedSeen bool          // endFed ran: chunks sent later are discarded by finish
+
+	stats readStats // Stats's counters (stats.go): atomics of the reader goroutine, and pause times under mu; last, off the token holder's cache lines
 }
 
 // NewReader returns a Reader over src, any byte source: a pipe, a file, a
@@ -104,6 +106,7 @@ func (r *Reader) closedCh() <-chan struct{} {
 // small frames, and nothing allocates down there (pooledChunk), so its
 // stack stays at the 2 KiB a goroutine starts with, read(2) included.
 func (r *Reader) readLoop() error {
+	r.applyLabels()
 	err := r.handshake()
 	src := r.src
 	rr := newRawReader(src)
@@ -181,7 +184,7 @@ func (r *Reader) deliver(c []byte, n int, err error) error {
 		return io.EOF
 	default:
 	}
-	r.buffered.Add(int64(n))
+	r.noteReceived(int64(n), r.buffered.Add(int64(n)))
 	select {
 	case r.chunks <- c[:n]: // the channel has room: no select over three
 		return err
@@ -304,9 +307,11 @@ func (r *Reader) pause() <-chan struct{} {
 	r.paused.Store(true)
 	if r.buffered.Load() <= r.pauseAt() {
 		r.paused.Store(false)
+		r.pauseEndedLocked()
 		return nil
 	}
 	r.unpause = make(chan struct{})
+	r.pauseBeganLocked()
 	return r.unpause
 }
 
@@ -320,6 +325,7 @@ func (r *Reader) maybeUnpause() {
 		close(r.unpause) // the only closer
 		r.unpause = nil
 		r.paused.Store(false)
+		r.pauseEndedLocked()
 	}
 	r.mu.Unlock()
 }
@@ -377,6 +383,7 @@ func (r *Reader) recordEnd(err error) error {
 func (r *Reader) finish(err error) {
 	r.srcErr = r.recordEnd(err)
 	r.mu.Lock()
+	r.pauseEndedLocked()
 	if r.fedSeen { // the reading side has ended on FeedEOF: nobody takes these
 		for drained := false; !drained; {
 			select {
@@ -443,7 +450,7 @@ func (r *Reader) Unread(p []byte) {
 	}
 	r.mu.Lock()
 	r.unread = append(append(make([]byte, 0, len(p)+len(r.unread)), p...), r.unread...)
-	r.buffered.Add(int64(len(p)))
+	r.notePeak(r.buffered.Add(int64(len(p))))
 	r.pending.Store(true)
 	r.mu.Unlock()
 	r.poke()

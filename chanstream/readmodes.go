@@ -3,6 +3,7 @@ package chanstream
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"iter"
 	"math"
@@ -289,6 +290,9 @@ func (r *Reader) readInto(p []byte, stop <-chan struct{}) (int, error) {
 // and consumes what was written: a pooled chunk that d is whole moves to
 // sw's queue as it is; anything else is copied by w.Write.
 func (r *Reader) writeOut(w io.Writer, sw *Writer, d []byte) (int, error) {
+	if sw != nil && sw.max > 0 {
+		return r.writeCapped(sw, d)
+	}
 	if sw != nil {
 		if c := r.wholeChunk(); c != nil {
 			return sw.queueChunk(c)
@@ -297,6 +301,24 @@ func (r *Reader) writeOut(w io.Writer, sw *Writer, d []byte) (int, error) {
 	n, err := w.Write(d)
 	r.skip(n)
 	return n, err
+}
+
+// writeCapped is writeOut to a Writer with WithMaxWriteBuffer: it waits
+// for room under the cap and writes a piece of d that fits, rather than
+// failing with ErrWriteBufferFull as a Write would.
+func (r *Reader) writeCapped(sw *Writer, d []byte) (int, error) {
+	k := min(len(d), sw.max)
+	for {
+		if err := sw.waitRoom(nil, k); err != nil {
+			return 0, err
+		}
+		n, err := sw.Write(d[:k])
+		if errors.Is(err, ErrWriteBufferFull) {
+			continue // another Write took the room
+		}
+		r.skip(n)
+		return n, err
+	}
 }
 
 // WriteTo implements io.WriterTo: it writes every byte of the stream to w

@@ -12,6 +12,7 @@ import (
 // nothing is queued and no close is pending, so an idle connection has no
 // writer goroutine.
 func (w *Writer) run() error {
+	w.c.labels.Apply()
 	for w.step() {
 	}
 	return nil
@@ -67,7 +68,7 @@ func (w *Writer) flush(batch [][]byte, dst io.Writer) {
 	}
 	w.bufs = append(w.bufs[:0], batch...)
 	w.out = w.bufs // WriteTo consumes the slice it is called on
-	_, err := w.out.WriteTo(dst)
+	k, err := w.out.WriteTo(dst)
 	clear(w.bufs)
 	for i, c := range batch {
 		putChunk(c)
@@ -75,6 +76,7 @@ func (w *Writer) flush(batch [][]byte, dst io.Writer) {
 	}
 	w.mu.Lock()
 	w.spare = batch[:0]
+	w.stats.written += k
 	if w.state != stateAborted { // Abort already dropped the count
 		if err != nil {
 			w.c.fail(err) // before Drain can wake below

@@ -49,7 +49,7 @@ func (c *conn) upgrade(ctx context.Context,
 		return err
 	}
 	defer r.gate.unlock()
-	if err := w.hold(ctx); err != nil {
+	if err := w.hold(ctx, "upgrade"); err != nil {
 		return err
 	}
 	conn := c.netConn()
@@ -86,12 +86,13 @@ func (c *conn) upgrade(ctx context.Context,
 
 // hold waits until every queued byte is written and the write side has no
 // owner, then takes it (ownerUpgrade) until release. Writes go on queueing.
-func (w *Writer) hold(ctx context.Context) error {
+// op names the caller (Upgrade, Detach) in its errors.
+func (w *Writer) hold(ctx context.Context, op string) error {
 	for {
 		w.mu.Lock()
 		if err := w.upgradableLocked(); err != nil {
 			w.mu.Unlock()
-			return wrap("upgrade", err)
+			return wrap(op, err)
 		}
 		if w.queued == 0 && w.owner == ownerNone {
 			w.owner = ownerUpgrade

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"sync"
+
+	"github.com/cspstream/streams/internal/connlabel"
 )
 
 // Writer writes to one byte sink with asyncio's flow control. Write queues
@@ -16,7 +18,8 @@ import (
 // are safe for concurrent use.
 type Writer struct {
 	// Set at construction, never changed.
-	c *conn
+	c   *conn
+	max int // WithMaxWriteBuffer's cap on queued; 0: none (maxbuf.go)
 
 	// Owned by the writer goroutine.
 	spare [][]byte    // the previous batch's slice, reused as the next queue
@@ -34,9 +37,11 @@ type Writer struct {
 	above    bool          // queued passed high and has not yet fallen to low: Drain waits
 	drained  chan struct{} // queuedChangedLocked at low → a waiting Drain, which passes it on; cap 1; made by the first Drain that waits; never closed
 	drainers int           // Drain calls waiting on drained
-	emptied  chan struct{} // non-nil while Upgrade waits for the write side to settle; closed by settledLocked
+	reserved int           // bytes ReadFrom may queue once its Read returns, counted against max (maxbuf.go)
+	emptied  chan struct{} // non-nil while Upgrade, or a writer waiting for room under max, waits for the write side to settle; closed by settledLocked
 	state    writeState    // what the application asked for
 	owner    writeOwner    // who may write dst now
+	stats    writeStats    // Stats's counters (stats.go)
 }
 
 // writeState is what the application has asked of the write side.
@@ -74,6 +79,7 @@ func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 	conn = cfg.wrapTLS(conn) // WithTLS: a *tls.Conn over conn; the reader goroutine runs its handshake
 	c := newConn(cfg)
 	c.nc, c.closer = conn, conn
+	c.labels = connlabel.Of(conn)
 	c.w = newWriter(c, conn, cfg)
 	c.r = newReader(conn, cfg, c)
 	if conn != orig {
@@ -91,6 +97,7 @@ func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 func NewWriter(dst io.Writer, opts ...Option) *Writer {
 	cfg := mustConfigFor(useNewWriter, dst, opts)
 	c := newConn(cfg)
+	c.labels = connlabel.Of(dst) // a net.Conn has addresses; other sinks are not labelled
 	if cl, ok := dst.(io.Closer); ok {
 		c.closer = cl
 	}
@@ -104,6 +111,7 @@ func newWriter(c *conn, dst io.Writer, cfg *config) *Writer {
 		dst:   dst,
 		raw:   newRawWriter(dst),
 		inlAt: -1,
+		max:   cfg.maxWrite,
 		high:  cfg.high,
 		low:   cfg.low,
 	}
@@ -131,6 +139,10 @@ func write[T []byte | string](w *Writer, p T, view []byte) (int, error) {
 		w.mu.Unlock()
 		return 0, wrap("write", err)
 	}
+	if w.fullLocked(len(p)) { // before the inline write too: it may queue what the socket does not take
+		w.mu.Unlock()
+		return 0, ErrWriteBufferFull
+	}
 	if len(p) > 0 && w.inlineLocked() {
 		w.writeInline(view, nil) // releases w.mu
 		return len(p), nil
@@ -155,6 +167,10 @@ func (w *Writer) WriteLines(bufs ...[]byte) (int, error) {
 		w.mu.Unlock()
 		return 0, wrap("write lines", err)
 	}
+	if w.fullLocked(n) {
+		w.mu.Unlock()
+		return 0, ErrWriteBufferFull
+	}
 	for len(bufs) > 0 && len(bufs[0]) == 0 {
 		bufs = bufs[1:]
 	}
@@ -173,8 +189,10 @@ func (w *Writer) WriteLines(bufs ...[]byte) (int, error) {
 
 // ReadFrom implements io.ReaderFrom: it reads src until EOF into queued
 // chunks, with no extra copy, and drains whenever the queue passes the high
-// watermark, so io.Copy into a Writer holds about high bytes at most. It
-// returns the bytes queued and nil at EOF, src's error, or the Writer's.
+// watermark, so io.Copy into a Writer holds about high bytes at most. Under
+// a [WithMaxWriteBuffer] cap it reads only what fits and waits for room
+// when there is none. It returns the bytes queued and nil at EOF, src's
+// error, or the Writer's.
 func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 	var total int64
 	for {
@@ -182,9 +200,15 @@ func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 			return total, err
 		}
 		c := getChunk()
-		n, rerr := src.Read(c)
+		k, err := w.reserve(len(c)) // all of c, or the room under WithMaxWriteBuffer's cap
+		if err != nil {
+			putChunk(c)
+			return total, err
+		}
+		n, rerr := src.Read(c[:k])
 		if n > 0 {
 			w.mu.Lock()
+			w.unreserveLocked(k)
 			if err := w.writableLocked(); err != nil {
 				w.mu.Unlock()
 				putChunk(c)
@@ -197,6 +221,7 @@ func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 			w.mu.Unlock()
 			total += int64(n)
 		} else {
+			w.unreserve(k)
 			putChunk(c)
 		}
 		if rerr == io.EOF {

@@ -6,6 +6,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"github.com/cspstream/streams/internal/connlabel"
 )
 
 // Back-off between transient accept errors, as net/http's Serve does.
@@ -19,6 +21,7 @@ const (
 // memory, an aborted connection, a timeout) are logged and retried after a
 // back-off; any other error is logged, closes the server, and is returned.
 func (s *Server) acceptLoop(ln net.Listener) error {
+	connlabel.OfAddrs(ln.Addr(), nil).Apply()
 	var delay time.Duration
 	for {
 		if s.slots != nil && !s.takeSlot(ln) {

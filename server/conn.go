@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cspstream/streams/chanstream"
+	"github.com/cspstream/streams/internal/connlabel"
 )
 
 // conn is one accepted connection, from Accept until its stream has
@@ -34,10 +35,12 @@ func (s *Server) serve(nc net.Conn) {
 		}
 	}
 	c := &conn{s: s, nc: nc}
+	s.count.accepted.Add(1)
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	s.group.Go(func() error {
+		connlabel.Of(nc).Apply() // the handler, the TLS handshake, and what they start, name the connection
 		c.run()
 		return nil
 	})
@@ -66,10 +69,12 @@ func (c *conn) run() {
 // waits for the stream's end and frees the connection's slot.
 func (c *conn) done(w *chanstream.Writer) {
 	if v := recover(); v != nil {
+		c.s.count.panics.Add(1)
 		c.s.cfg.logger.Error("server: handler panic", "remote", c.nc.RemoteAddr(), "panic", v, "stack", stackOf(debug.Stack()))
 		w.Abort()
 	} else {
 		if c.err != nil && c.err != io.EOF { // a handler may pass on the EOF that ended it
+			c.s.count.handlerErrors.Add(1)
 			c.logEnd(c.ctx, c.err)
 		}
 		w.Close()

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/cspstream/streams/chanstream"
+	"github.com/cspstream/streams/internal/connlabel"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -48,6 +49,7 @@ type Server struct {
 	closing      chan struct{} // closed once by Close; accept loops and ServeForever watch it
 	done         chan struct{} // closed by the goroutine Close starts, once group.Wait returns
 	group        errgroup.Group
+	count        counters // Stats (stats.go)
 
 	mu        sync.Mutex // guards the fields below
 	serving   bool
@@ -230,6 +232,7 @@ func (s *Server) Close() error {
 	// The accept loops are in the group and add every handler to it while
 	// they run, so once Wait returns nothing can be added any more.
 	go func() {
+		connlabel.OfListeners(s.Addrs()).Apply()
 		_ = s.group.Wait()
 		s.stopHandlers() // releases baseCtx
 		close(s.done)    // the only closer

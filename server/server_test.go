@@ -567,6 +567,7 @@ func TestInvalidOptions(t *testing.T) {
 		{"negative shutdown timeout", []server.Option{withTLS, server.WithTLSShutdownTimeout(-time.Second)}},
 		{"stream limit", []server.Option{server.WithStreamOptions(chanstream.WithLimit(0))}},
 		{"stream watermarks", []server.Option{server.WithStreamOptions(chanstream.WithWriteBufferLimits(1, 2))}},
+		{"stream write cap below high", []server.Option{server.WithStreamOptions(chanstream.WithMaxWriteBuffer(chanstream.DefaultHighWater - 1))}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package testutil_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -73,11 +74,12 @@ type recorder struct {
 	testing.TB
 	cleanups []func()
 	errors   int
+	msgs     []string // what Error reported
 }
 
 func (r *recorder) Helper()               {}
 func (r *recorder) Cleanup(f func())      { r.cleanups = append(r.cleanups, f) }
-func (r *recorder) Error(args ...any)     { r.errors++ }
+func (r *recorder) Error(args ...any)     { r.errors++; r.msgs = append(r.msgs, fmt.Sprint(args...)) }
 func (r *recorder) Errorf(string, ...any) { r.errors++ }
 func (r *recorder) runCleanups() {
 	for i := len(r.cleanups) - 1; i >= 0; i-- {
