@@ -336,7 +336,13 @@ func (r *Reader) maybeUnpause() {
 //
 //go:noinline
 func (r *Reader) parkAsked(err error) bool {
-	return err == errParkNow || (isTimeout(err) && r.parkRequested())
+	if err == errParkNow {
+		return true
+	}
+	if len(r.parkReq) == 0 {
+		return false // no request: not a park, and no errors.As (deep) on every end
+	}
+	return isTimeout(err) && r.parkRequested()
 }
 
 func (r *Reader) parkRequested() bool {

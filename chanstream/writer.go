@@ -70,8 +70,12 @@ const (
 // It starts the stream's reader goroutine, which reads conn for the
 // stream's life; a writer goroutine runs while there is something to
 // write. They end after Close or Abort, or when the connection fails; Done
-// and WaitClosed report it. The stream owns conn from now on. An invalid
-// option (WithLimit ≤ 0, bad watermarks) panics with an error wrapping
+// and WaitClosed report it. The stream owns conn from now on. With
+// WithTLS, conn is wrapped in a TLS client (or server, with
+// WithServerSide) whose handshake the reader goroutine runs first, bounded
+// by WithTLSHandshakeTimeout; a failed handshake is what reads and Err
+// report. A nil conn, an invalid option (WithLimit ≤ 0, bad watermarks) or
+// one New cannot apply (a dial option) panics with an error wrapping
 // ErrInvalidArgument. It does not block.
 func New(conn net.Conn, opts ...Option) (*Reader, *Writer) {
 	cfg := mustConfigFor(useNew, conn, opts) // check.go: panics on a nil conn or an option New cannot apply

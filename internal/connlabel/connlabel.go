@@ -48,10 +48,10 @@ func Of(v any) Set {
 func OfAddrs(local, remote net.Addr) Set {
 	var kv []string
 	if remote != nil {
-		kv = append(kv, Remote, remote.String())
+		kv = append(kv, Remote, addrString(remote))
 	}
 	if local != nil {
-		kv = append(kv, Local, local.String())
+		kv = append(kv, Local, addrString(local))
 	}
 	if kv == nil {
 		return Set{}
@@ -89,4 +89,15 @@ func (s Set) Value(key string) (string, bool) {
 		return "", false
 	}
 	return pprof.Label(s.ctx, key)
+}
+
+// addrString is a.String(), for a TCP address through netip, whose small
+// frames keep a goroutine that computes labels (a server's connection
+// goroutine, in New) within the 2 KiB stack it starts with; net.IP's
+// String alone would outgrow it.
+func addrString(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort().String()
+	}
+	return a.String()
 }
