@@ -17,13 +17,14 @@
 // # Goroutines
 //
 // One accept loop per listening socket, and per connection the handler's
-// goroutine, which also runs the TLS handshake, reads the socket itself
-// (chanstream's direct reads, over TCP and Unix sockets), and after the
-// handler returns waits for the graceful close. The stream adds a writer
-// goroutine only while it has bytes to write, and over TLS a reader
-// goroutine. An idle plain connection is one parked goroutine. Accept loops
-// and connection goroutines run in one errgroup; [Server.Done] is closed
-// when it is finished after Close.
+// goroutine, which also runs the TLS handshake and, after the handler
+// returns, waits for the graceful close. The stream adds its own: its
+// reader goroutine, always reading, so that a peer's FIN or reset ends the
+// handler's ctx even while the handler waits on something else, and a
+// writer goroutine while it has bytes to write. An idle connection is two
+// parked goroutines and no buffer. Accept loops and connection goroutines
+// run in one errgroup; [Server.Done] is closed when it is finished after
+// Close.
 //
 // # Lifecycle
 //

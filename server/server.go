@@ -13,9 +13,9 @@ import (
 )
 
 // Handler serves one connection: asyncio's client_connected_cb. Its ctx
-// ends when Shutdown begins or the stream closes: Close, Abort, or a read
-// or write that meets the connection's failure (a peer's reset is seen by
-// the next read or write, as with a net.Conn). When it returns, the
+// ends when Shutdown begins or the stream closes: Close, Abort, or the
+// connection's failure — a peer's reset is seen by the stream's reader
+// goroutine at once, whether the handler reads or not. When it returns, the
 // connection is closed gracefully (queued bytes are written first); an
 // error it returns is logged. A panic is recovered, logged with its stack,
 // and the connection aborted.
