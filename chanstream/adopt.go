@@ -3,7 +3,6 @@ package chanstream
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"net"
 )
 
@@ -57,13 +56,7 @@ func (c *config) adopt(ctx context.Context, conn net.Conn, host string, opts []O
 		if c.tls == nil {
 			c.tls = &tls.Config{} // a client's zero config, as tls.Dial; what sslcontext reports
 		}
-		var tc *tls.Conn
-		var err error
-		if c.serverSide {
-			tc, err = c.serverHandshake(ctx, conn)
-		} else {
-			tc, err = c.handshake(ctx, conn, host)
-		}
+		tc, err := c.handshake(ctx, conn, host)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -85,21 +78,4 @@ func adopted(tlsCfg *tls.Config, host string) Option {
 			c.tlsDone, c.tls = true, tlsCfg
 		}
 	}
-}
-
-// serverHandshake runs NewContext's TLS server handshake over conn with
-// WithServerSide, bounded by ctx and the handshake timeout. The config is
-// cloned. On failure conn is closed.
-func (c *config) serverHandshake(ctx context.Context, conn net.Conn) (*tls.Conn, error) {
-	tc := tls.Server(conn, c.tls.Clone())
-	hctx, cancel := context.WithTimeout(ctx, c.handshakeTimeout)
-	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
-		_ = conn.Close()
-		if ctx.Err() == nil && hctx.Err() != nil {
-			return nil, fmt.Errorf("tls handshake: timed out after %v: %w", c.handshakeTimeout, err)
-		}
-		return nil, fmt.Errorf("tls handshake: %w", err)
-	}
-	return tc, nil
 }

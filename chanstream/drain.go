@@ -142,6 +142,17 @@ func (w *Writer) queuedChangedLocked() {
 	w.settledLocked()
 }
 
+// settlingLocked returns the channel settledLocked closes once nothing is
+// queued and nobody owns the write side (Upgrade and Detach wait for it),
+// or once a reservation under the cap is given back (waitRoom). w.mu is
+// held.
+func (w *Writer) settlingLocked() <-chan struct{} {
+	if w.emptied == nil {
+		w.emptied = make(chan struct{})
+	}
+	return w.emptied
+}
+
 // settledLocked closes emptied, the channel Upgrade waits on, once nothing
 // is queued and nobody owns the write side.
 func (w *Writer) settledLocked() {

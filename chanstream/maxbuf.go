@@ -110,10 +110,7 @@ func (w *Writer) waitRoom(stop <-chan struct{}, n int) error {
 		w.mu.Unlock()
 		return nil
 	}
-	if w.emptied == nil {
-		w.emptied = make(chan struct{})
-	}
-	ch := w.emptied
+	ch := w.settlingLocked()
 	w.mu.Unlock()
 	select {
 	case <-ch:

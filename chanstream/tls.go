@@ -9,19 +9,25 @@ import (
 	"time"
 )
 
-// handshake runs the TLS client handshake of OpenConnection and
-// NewContext over conn, bounded by the handshake timeout and ctx. The
-// config is cloned; its ServerName comes from host unless it has one or
-// host is "". On failure conn is closed.
+// handshake runs the TLS handshake of OpenConnection and NewContext over
+// conn — the server's with WithServerSide, else the client's — bounded by
+// the handshake timeout and ctx. The config is cloned; a client's
+// ServerName comes from host unless it has one or host is "". On failure
+// conn is closed.
 func (c *config) handshake(ctx context.Context, conn net.Conn, host string) (*tls.Conn, error) {
 	cfg := c.tls.Clone()
-	if cfg.ServerName == "" && host != "" {
-		cfg.ServerName = host
-		if ip, err := netip.ParseAddr(host); err == nil {
-			cfg.ServerName = ip.WithZone("").String() // a zone is not part of the certificate's name
+	var tc *tls.Conn
+	if c.serverSide {
+		tc = tls.Server(conn, cfg)
+	} else {
+		if cfg.ServerName == "" && host != "" {
+			cfg.ServerName = host
+			if ip, err := netip.ParseAddr(host); err == nil {
+				cfg.ServerName = ip.WithZone("").String() // a zone is not part of the certificate's name
+			}
 		}
+		tc = tls.Client(conn, cfg)
 	}
-	tc := tls.Client(conn, cfg)
 	hctx, cancel := context.WithTimeout(ctx, c.handshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {

@@ -99,10 +99,7 @@ func (w *Writer) hold(ctx context.Context, op string) error {
 			w.mu.Unlock()
 			return nil
 		}
-		if w.emptied == nil {
-			w.emptied = make(chan struct{})
-		}
-		ch := w.emptied
+		ch := w.settlingLocked()
 		w.mu.Unlock()
 		select {
 		case <-ch:
