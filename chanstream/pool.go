@@ -1,6 +1,9 @@
 package chanstream
 
-import "sync"
+import (
+	"sync"
+	"unsafe"
+)
 
 // chunkSize is the size of every pooled buffer: one read of the source, one
 // unit of the write queue, and the Reader's buffer while it fits in one.
@@ -40,7 +43,7 @@ func putChunk(b []byte) {
 	case c == chunkSize:
 		chunkPool.Put((*[chunkSize]byte)(b[:chunkSize]))
 	case c > chunkSize && c <= chunkSize<<maxGrownClass && c&(c-1) == 0:
-		grownPools[grownClass(c)].Put(b[:0])
+		grownPools[grownClass(c)].Put(unsafe.Pointer(unsafe.SliceData(b)))
 	}
 }
 
@@ -55,7 +58,9 @@ func putChunk(b []byte) {
 // maxGrownClass is the largest pooled class: chunkSize<<maxGrownClass.
 const maxGrownClass = 5
 
-// grownPools[k] holds []byte of capacity chunkSize<<k (k ≥ 1).
+// grownPools[k] holds the arrays of buffers of capacity chunkSize<<k
+// (k ≥ 1), as an unsafe.Pointer to their first byte: pointer-like, so
+// that Put does not allocate a slice header.
 var grownPools [maxGrownClass + 1]sync.Pool
 
 // grownClass returns k for a capacity of chunkSize<<k.
@@ -74,8 +79,8 @@ func grow(n int) []byte {
 		return make([]byte, 0, n)
 	}
 	k := grownClass(n)
-	if b, ok := grownPools[k].Get().([]byte); ok {
-		return b
+	if p, ok := grownPools[k].Get().(unsafe.Pointer); ok {
+		return unsafe.Slice((*byte)(p), chunkSize<<k)[:0]
 	}
 	return make([]byte, 0, chunkSize<<k)
 }
