@@ -51,8 +51,8 @@
 //	WithKeepAlive            no               no         no         yes             no: server.WithKeepAlive
 //
 // (1) New runs TLS over conn: a tls.Client, or a tls.Server with
-// WithServerSide, whose handshake starts at once and is bounded by
-// WithTLSHandshakeTimeout; New does not wait for it (see WithTLS).
+// WithServerSide, whose handshake the reader goroutine runs first, bounded
+// by WithTLSHandshakeTimeout; New does not wait for it (see WithTLS).
 // NewContext runs the handshake before it returns. Neither has a host
 // name, so a client's config needs ServerName or InsecureSkipVerify; a
 // server's needs a certificate. (2) WithTLS(nil) is a zero tls.Config, as

@@ -118,11 +118,11 @@ func WithServerSide() Option {
 // WithTLS runs TLS over the stream's connection: for OpenConnection and
 // NewContext a handshake right after connecting, before they return; for
 // New a tls.Client over conn — a tls.Server with [WithServerSide] — whose
-// handshake New starts at once in a goroutine of its own, without waiting
+// handshake the stream's reader goroutine runs first, without New waiting
 // for it. That handshake is bounded by a deadline on conn,
-// [WithTLSHandshakeTimeout] (default 60 s) after New; the goroutine clears
-// the deadline when the handshake succeeds and returns when it ends (at
-// once when the stream closes). A failed or timed-out handshake fails the
+// [WithTLSHandshakeTimeout] (default 60 s) after New, which the reader
+// goroutine clears when the handshake succeeds (a Close ends it at once).
+// A failed or timed-out handshake fails the
 // stream: reads and Err report its error. Reads, writes and ExtraInfo's
 // "peercert", "cipher" and "tls" wait for the handshake, as crypto/tls's
 // do. Conn() is then the *tls.Conn, ExtraInfo("socket") conn. cfg is
