@@ -136,7 +136,10 @@ func TestHostileLongLine(t *testing.T) {
 	if min := lineSize / (2*limit + readChunk); overruns < min {
 		t.Errorf("%d overruns for a %d-byte line; want at least %d (each discards at most 2×limit+chunk)", overruns, lineSize, min)
 	}
-	if peak := heapPeak - min(heapPeak, heapBase); peak > 64<<20 {
+	// The heap's peak counts garbage too: under the race detector, which
+	// makes sync.Pool drop a quarter of what it is given, chunks become
+	// garbage faster than a collection is due, so the bound holds without it.
+	if peak := heapPeak - min(heapPeak, heapBase); peak > 64<<20 && !chanstream.RaceEnabled {
 		t.Errorf("the heap grew by %d MiB reading a 256 MiB line", peak>>20)
 	}
 	w.WriteString("ok\n")

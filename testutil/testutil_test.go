@@ -116,7 +116,9 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	served := make(chan string, 2)
+	started := make(chan struct{}, 2) // a serve began: its connection is tracked
 	stop := testutil.Serve(t, ln, func(c net.Conn) {
+		started <- struct{}{}
 		buf := make([]byte, 16)
 		n, err := c.Read(buf) // the second client never writes: only stop ends this
 		served <- string(buf[:n])
@@ -143,6 +145,8 @@ func TestServe(t *testing.T) {
 	if s := <-served; s != "ping" {
 		t.Fatalf("served %q first; want ping", s)
 	}
+	<-started
+	<-started // the silent connection's serve runs: stop must end it (one accepted during stop is closed unserved instead)
 	stop()
 	select { // stop returned, so the silent connection's serve has returned too
 	case s := <-served:
