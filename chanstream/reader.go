@@ -115,15 +115,17 @@ func (r *Reader) readLoop() error {
 			if testHookChunk != nil {
 				testHookChunk(r, nil, nil) // about to read
 			}
-			if rr != nil {
-				err = r.deliver(rr.read())
-			} else {
-				err = r.deliver(r.readOther(src))
+			for {
+				if rr != nil {
+					err = r.deliver(rr.read())
+				} else {
+					err = r.deliver(r.readOther(src))
+				}
+				if err != errNoChunk {
+					break
+				}
+				putChunk(newChunk()) // and read again: the room was there when the read began
 			}
-		}
-		if err == errNoChunk {
-			putChunk(newChunk())
-			err = nil
 		}
 		if err != nil && r.parkAsked(err) {
 			src, err = r.park()

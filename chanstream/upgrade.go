@@ -153,6 +153,10 @@ func (r *Reader) parkGoroutine(conn net.Conn) error {
 	if r.eof {
 		return r.endedErr()
 	}
+	if r.fedEOF.Load() { // the goroutine may not have seen it yet: the stream has ended all the same
+		r.endFed()
+		return r.endedErr()
+	}
 	r.parkReq <- struct{}{}
 	if err := conn.SetReadDeadline(aLongTimeAgo); err != nil {
 		select {
