@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime/pprof"
+	"sync/atomic"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -37,10 +38,17 @@ func TestOfAddrs(t *testing.T) {
 	}
 }
 
+// applyRuns counts TestApply's runs.
+var applyRuns atomic.Int64
+
 // TestApply: a goroutine that applies a Set shows its labels in the
 // goroutine profile, and goroutines it starts inherit them.
 func TestApply(t *testing.T) {
-	s := OfAddrs(nil, net.TCPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:65001")))
+	// A port of its own per run: with -count, a child of the run before may
+	// not have exited yet, and must not be counted.
+	port := 60000 + applyRuns.Add(1)%5000
+	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	s := OfAddrs(nil, net.TCPAddrFromAddrPort(addr))
 	stop, ready := make(chan struct{}), make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -59,7 +67,7 @@ func TestApply(t *testing.T) {
 	pprof.Lookup("goroutine").WriteTo(&b, 1)
 	close(stop)
 	<-done
-	if n := bytes.Count(b.Bytes(), []byte(`"chanstream.remote":"127.0.0.1:65001"`)); n != 2 {
+	if n := bytes.Count(b.Bytes(), []byte(`"chanstream.remote":"`+addr.String()+`"`)); n != 2 {
 		t.Fatalf("profile has the label on %d records; want 2 (the goroutine and its child):\n%s", n, b.Bytes())
 	}
 }
