@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,25 +98,6 @@ func startPython(t *testing.T, ctx context.Context, script string, args ...strin
 	return port
 }
 
-// writeCertFiles writes cfg's certificate and key as PEM files for Python.
-func writeCertFiles(t *testing.T, cfg *tls.Config) (certFile, keyFile string) {
-	t.Helper()
-	dir := t.TempDir()
-	cert := cfg.Certificates[0]
-	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
-
 // TestInteropPythonAsyncio: OpenConnection against a real asyncio
 // start_server, plain and TLS, payloads up to 4 MiB, byte-exact.
 func TestInteropPythonAsyncio(t *testing.T) {
@@ -134,7 +112,7 @@ func TestInteropPythonAsyncio(t *testing.T) {
 			var args []string
 			var opts []chanstream.Option
 			if tt.tlsOn {
-				certFile, keyFile := writeCertFiles(t, serverCfg)
+				certFile, keyFile := testutil.CertFiles(t, serverCfg)
 				args = []string{certFile, keyFile}
 				opts = append(opts, chanstream.WithTLS(clientCfg))
 			}

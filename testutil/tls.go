@@ -7,9 +7,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -78,4 +81,29 @@ func NewSelfSignedTLS(hosts ...string) (server, client *tls.Config, err error) {
 	}
 	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return server, client, nil
+}
+
+// CertFiles writes cfg's first certificate (a self-signed one is its own
+// CA) and its key as PEM files in a temporary directory of tb, for a peer
+// outside Go — python3's ssl module, openssl — and returns their paths.
+// It fails tb when cfg has no certificate or the key cannot be encoded.
+func CertFiles(tb testing.TB, cfg *tls.Config) (certFile, keyFile string) {
+	tb.Helper()
+	if len(cfg.Certificates) == 0 {
+		tb.Fatal("testutil: CertFiles: the config has no certificate")
+	}
+	cert := cfg.Certificates[0]
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return certFile, keyFile
 }

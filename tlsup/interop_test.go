@@ -5,42 +5,19 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cspstream/streams/chanstream"
 	"github.com/cspstream/streams/server"
+	"github.com/cspstream/streams/testutil"
 	"github.com/cspstream/streams/tlsup"
 )
-
-// pemFiles writes the server config's certificate (which is its own CA)
-// and key as PEM files for python's ssl module.
-func pemFiles(t *testing.T, serverCfg *tls.Config) (certFile, keyFile string) {
-	t.Helper()
-	dir := t.TempDir()
-	cert := serverCfg.Certificates[0]
-	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
 
 func python(t *testing.T) string {
 	t.Helper()
@@ -85,7 +62,7 @@ asyncio.run(main())
 func TestInteropPythonClient(t *testing.T) {
 	py := python(t)
 	srvCfg, _ := configs(t)
-	certFile, _ := pemFiles(t, srvCfg)
+	certFile, _ := testutil.CertFiles(t, srvCfg)
 	ctx := testCtx(t)
 	states := make(chan tls.ConnectionState, 1)
 	srv, err := server.Start(ctx, "127.0.0.1:0", func(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) error {
@@ -176,7 +153,7 @@ func TestInteropPythonServer(t *testing.T) {
 	py := python(t)
 	srvCfg, cliCfg := configs(t)
 	cliCfg.ServerName = ""
-	certFile, keyFile := pemFiles(t, srvCfg)
+	certFile, keyFile := testutil.CertFiles(t, srvCfg)
 	ctx := testCtx(t)
 	cmd := exec.CommandContext(ctx, py, "-c", pyServer, certFile, keyFile)
 	stdout, err := cmd.StdoutPipe()
