@@ -12,11 +12,19 @@ import (
 // socket itself with one non-blocking write(2), and queues for the writer
 // goroutine only what the socket did not take: in the request/response
 // case the answer goes out without a copy, a pooled chunk or a goroutine
-// hand-off, and Write still never waits for the network. It does so only
-// when the application is answering — it has consumed every byte received
-// since the last inline write (conn.responding) — so that a run of Writes
-// with no read between them is batched into one writev instead of costing
-// a system call each. Write, WriteString and WriteLines all take this path.
+// hand-off, and Write still never waits for the network. A small Write
+// does so only when the application is answering — it has consumed every
+// byte received since the last inline write (conn.responding) — so that a
+// run of small Writes with no read between them is batched into one writev
+// instead of costing a system call each. A Write of at least inlineLarge
+// bytes always may: queuing it would cost a copy that is dearer than the
+// system call it saves, and a streaming handler (read, write, drain) keeps
+// its bytes moving while the Reader still holds read-ahead. Write,
+// WriteString, WriteLines and Reader.WriteTo's whole chunks take this path.
+
+// inlineLarge is the size from which a Write is offered to the socket even
+// when the application has not caught up with its reads.
+const inlineLarge = 16 << 10
 
 // rawWriter makes the non-blocking attempt on a plain stream socket
 // (*net.TCPConn, a stream *net.UnixConn). Used only by the owner of the
@@ -77,11 +85,13 @@ func (rw *rawWriter) write(p []byte) (int, error) {
 	return n, nil
 }
 
-// inlineLocked reports whether a Write may write inline now: the sink is a
-// plain socket, nothing is queued, nobody owns the write side, and the
-// application is answering. w.mu is held.
-func (w *Writer) inlineLocked() bool {
-	return w.raw != nil && w.owner == ownerNone && len(w.queue) == 0 && w.c.responding(&w.inlAt)
+// inlineLocked reports whether a Write of n bytes may write inline now:
+// the sink is a plain socket, nothing is queued, nobody owns the write
+// side, and the Write is large or the application is answering. w.mu is
+// held.
+func (w *Writer) inlineLocked(n int) bool {
+	return w.raw != nil && w.owner == ownerNone && len(w.queue) == 0 &&
+		(n >= inlineLarge || w.c.responding(&w.inlAt))
 }
 
 // testHookInlineWrite, when set by a test, runs in an inline Write after it
@@ -89,9 +99,11 @@ func (w *Writer) inlineLocked() bool {
 var testHookInlineWrite func()
 
 // writeInline writes p inline and queues what the socket did not take,
-// then more, in front of anything other Writes queued meanwhile. w.mu is
-// held, and released here.
-func (w *Writer) writeInline(p []byte, more [][]byte) {
+// then more, in front of anything other Writes queued meanwhile. With own
+// set, p is a pooled chunk the caller gives up (Reader.WriteTo): what the
+// socket did not take of it is queued in it, not copied, and it goes back
+// to the pool once written. w.mu is held, and released here.
+func (w *Writer) writeInline(p []byte, more [][]byte, own bool) {
 	w.owner = ownerInline
 	w.queued += len(p) // being written: Buffered counts it
 	raw := w.raw
@@ -110,7 +122,13 @@ func (w *Writer) writeInline(p []byte, more [][]byte) {
 		} else if rest := p[n:]; len(rest) > 0 || len(more) > 0 {
 			later := w.queue
 			w.queue = nil
-			appendTo(w, rest)
+			if own && len(rest) > 0 {
+				w.queue = append(w.queue, p[:copy(p, rest)]) // the chunk itself, its unwritten bytes moved to the front
+				w.queued += len(rest)
+				own = false // the writer goroutine gives it back once written
+			} else {
+				appendTo(w, rest)
+			}
 			for _, b := range more {
 				appendTo(w, b)
 			}
@@ -124,6 +142,9 @@ func (w *Writer) writeInline(p []byte, more [][]byte) {
 		w.settledLocked()
 	}
 	w.mu.Unlock()
+	if own {
+		putChunk(p)
+	}
 	if err != nil {
 		w.c.closeNow(err, false)
 	}

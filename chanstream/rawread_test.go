@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -279,6 +282,89 @@ func TestInlineWriteOnlyWhenAnswering(t *testing.T) {
 	readBack(1)
 	if inlined != 2 {
 		t.Fatalf("%d inline writes answering with input still buffered; want 2 (queued)", inlined)
+	}
+
+	// A large Write goes inline even with input still buffered ("b\n"):
+	// queuing it would cost a copy dearer than the system call. One byte
+	// less is small, and queued.
+	writerIdle(t, w)
+	write(strings.Repeat("L", inlineLarge))
+	readBack(inlineLarge)
+	if inlined != 3 {
+		t.Fatalf("%d inline writes after a Write of %d bytes with input buffered; want 3", inlined, inlineLarge)
+	}
+	writerIdle(t, w)
+	write(strings.Repeat("s", inlineLarge-1))
+	readBack(inlineLarge - 1)
+	if inlined != 3 {
+		t.Fatalf("%d inline writes after a Write of %d bytes with input buffered; want 3 (queued)", inlined, inlineLarge-1)
+	}
+}
+
+// TestWriteToChunksInline: Reader.WriteTo into a Writer over a socket
+// offers each whole chunk to the socket inline; through a small send
+// buffer most are cut short and their rest is queued in the chunk itself.
+// Every byte arrives, in order.
+func TestWriteToChunksInline(t *testing.T) {
+	if !rawReadSupported {
+		t.Skip("no raw writes on this platform")
+	}
+	srcPeer, srcConn := rawPair(t)
+	dstConn, dstPeer := rawPair(t)
+	if err := dstConn.SetWriteBuffer(8 << 10); err != nil {
+		t.Fatal(err)
+	}
+	r, w0 := New(srcConn)
+	_, w := New(dstConn)
+	defer func() {
+		_ = w0.Abort()
+		_ = w.Abort()
+		<-w0.Done()
+		<-w.Done()
+	}()
+	var inlined atomic.Int64
+	testHookInlineWrite = func() { inlined.Add(1) }
+	defer func() { testHookInlineWrite = nil }()
+
+	want := make([]byte, 8<<20)
+	for i := range want {
+		want[i] = byte(i%251) ^ byte(i>>16)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	_ = srcPeer.SetDeadline(deadline)
+	_ = dstPeer.SetDeadline(deadline)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := srcPeer.Write(want)
+		sent <- errors.Join(err, srcPeer.CloseWrite())
+	}()
+	copied := make(chan error, 1)
+	go func() {
+		n, err := r.WriteTo(w)
+		if err == nil && n != int64(len(want)) {
+			err = fmt.Errorf("WriteTo = %d bytes; want %d", n, len(want))
+		}
+		copied <- errors.Join(err, w.Close())
+	}()
+	got, err := io.ReadAll(dstPeer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-copied; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		i := 0
+		for i < min(len(got), len(want)) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("peer got %d bytes, first difference at %d; want the %d sent", len(got), i, len(want))
+	}
+	if inlined.Load() == 0 {
+		t.Error("no chunk was offered to the socket inline")
 	}
 }
 

@@ -295,7 +295,7 @@ func (r *Reader) writeOut(w io.Writer, sw *Writer, d []byte) (int, error) {
 	}
 	if sw != nil {
 		if c := r.wholeChunk(); c != nil {
-			return sw.queueChunk(c)
+			return sw.writeChunk(c)
 		}
 	}
 	n, err := w.Write(d)

@@ -147,8 +147,8 @@ func write[T []byte | string](w *Writer, p T, view []byte) (int, error) {
 		w.mu.Unlock()
 		return 0, ErrWriteBufferFull
 	}
-	if len(p) > 0 && w.inlineLocked() {
-		w.writeInline(view, nil) // releases w.mu
+	if len(p) > 0 && w.inlineLocked(len(p)) {
+		w.writeInline(view, nil, false) // releases w.mu
 		return len(p), nil
 	}
 	appendTo(w, p)
@@ -178,8 +178,8 @@ func (w *Writer) WriteLines(bufs ...[]byte) (int, error) {
 	for len(bufs) > 0 && len(bufs[0]) == 0 {
 		bufs = bufs[1:]
 	}
-	if len(bufs) > 0 && w.inlineLocked() {
-		w.writeInline(bufs[0], bufs[1:]) // releases w.mu
+	if len(bufs) > 0 && w.inlineLocked(n) {
+		w.writeInline(bufs[0], bufs[1:], false) // releases w.mu
 		return n, nil
 	}
 	for _, b := range bufs {
@@ -237,14 +237,20 @@ func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 	}
 }
 
-// queueChunk queues c, a pooled chunk the caller gives up, as it is:
-// Write without the copy (Reader.WriteTo). On error c goes back to the pool.
-func (w *Writer) queueChunk(c []byte) (int, error) {
+// writeChunk writes c, a pooled chunk the caller gives up, as Write would
+// but without the copy (Reader.WriteTo): offered to the socket inline when
+// Write's would be, and what is left queued as it is. On error c goes back
+// to the pool.
+func (w *Writer) writeChunk(c []byte) (int, error) {
 	w.mu.Lock()
 	if err := w.writableLocked(); err != nil {
 		w.mu.Unlock()
 		putChunk(c)
 		return 0, wrap("write", err)
+	}
+	if w.inlineLocked(len(c)) {
+		w.writeInline(c, nil, true) // releases w.mu
+		return len(c), nil
 	}
 	w.queue = append(w.queue, c)
 	w.queued += len(c)
