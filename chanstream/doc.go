@@ -93,11 +93,13 @@
 //     everything queued and writes it with one writev, then returns. As
 //     asyncio's transport.write does, a Write that finds nothing queued may
 //     first offer its bytes to a plain socket with one non-blocking write and
-//     queue only the rest — when the application is answering (it has read
-//     everything received since the last such write), so that a request and
-//     its response cost no goroutine hand-off while runs of Writes are still
-//     batched. The write side has one owner at a time: the writer goroutine,
-//     a Write making that one attempt, or Upgrade.
+//     queue only the rest — when it is 16 KiB or more (queuing would copy
+//     it), or when the application is answering (it has read everything
+//     received since the last such write), so that a request and its
+//     response cost no goroutine hand-off while runs of small Writes are
+//     still batched. [Reader.WriteTo] into a Writer offers whole read chunks
+//     the same way, without a copy. The write side has one owner at a time:
+//     the writer goroutine, a Write making that one attempt, or Upgrade.
 //
 // Both run in the stream's errgroup. They end after [Writer.Close] or
 // [Writer.Abort], or when the connection fails; [Writer.Done] is closed, and

@@ -326,8 +326,9 @@ func (r *Reader) writeCapped(sw *Writer, d []byte) (int, error) {
 // error. It blocks until then. When w is a *Writer it drains after each
 // write, so io.Copy from a Reader to a Writer keeps the Writer's queue near
 // its high watermark and a slow peer slows the source; and a chunk of the
-// source that the buffer holds whole moves to the Writer's queue as it is,
-// without a copy.
+// source that the buffer holds whole goes to the Writer without a copy:
+// offered to the socket inline as a large Write is, and what the socket
+// does not take queued in the chunk itself.
 func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	if err := r.acquire(context.Background()); err != nil {
 		return 0, err
