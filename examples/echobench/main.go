@@ -10,7 +10,9 @@
 //   - plain: a goroutine per net.Conn with a 64 KiB buffer;
 //   - asyncio: the seed's echo server looping until EOF (where python3 is);
 //   - bufio: a goroutine per net.Conn wrapped in bufio.NewReader, the
-//     baseline of the idle measurement.
+//     baseline of the idle measurement;
+//   - plain-alloc (with -alloc): plain, but each message echoed from a new
+//     slice, as a ReadUpTo handler's must be — the floor for one.
 //
 // The same load client drives each: pingpong (N connections each sending a
 // message of S bytes and waiting for its echo, for D) and stream (bulk data
@@ -57,6 +59,7 @@ type config struct {
 	idle        int // idle connections per server; 0 skips the idle mode
 	python      bool
 	copy        bool   // also run the streams server with an io.Copy handler
+	alloc       bool   // also run the plain server that allocates each message
 	compare     string // "NAME=PATH": also run the streams server of PATH (another build of this command) as NAME
 	only        string // comma-separated scenarios to run: small, big, stream; "" runs all
 	serverCPU   int    // -1: no pinning
@@ -84,6 +87,7 @@ func main() {
 	flag.IntVar(&c.idle, "idle", 1000, "idle connections per server (0: skip the idle mode)")
 	flag.StringVar(&c.only, "only", "", "run only these scenarios (comma-separated: small, big, stream)")
 	flag.BoolVar(&c.copy, "copy", true, "also run the streams server with an io.Copy(w, r) handler")
+	flag.BoolVar(&c.alloc, "alloc", false, "also run a plain server that echoes each message from a new slice (a ReadUpTo handler's floor)")
 	flag.StringVar(&c.compare, "compare", "", "NAME=PATH: also run the streams server of PATH, another build of echobench (before/after)")
 	flag.BoolVar(&c.python, "python", true, "include python3's asyncio server where python3 exists")
 	flag.IntVar(&c.serverCPU, "server-cpu", 0, "CPU for the servers (taskset; -1: no pinning)")
@@ -151,6 +155,9 @@ func run(ctx context.Context, out io.Writer, c config) error {
 	kinds := []string{kindPlain, kindStreams}
 	if c.copy {
 		kinds = append(kinds, kindCopy)
+	}
+	if c.alloc {
+		kinds = append(kinds, kindPlainAlloc)
 	}
 	bins := map[string]string{}
 	if c.compare != "" {

@@ -39,7 +39,7 @@ func TestRunTable(t *testing.T) {
 	defer cancel()
 	c := config{
 		d: 150 * time.Millisecond, rounds: 2, conns: 4, small: 1 << 10, big: 16 << 10,
-		streamConns: 2, block: 64 << 10, idle: 20, python: true, copy: true,
+		streamConns: 2, block: 64 << 10, idle: 20, python: true, copy: true, alloc: true,
 		serverCPU: -1,
 	}
 	var out bytes.Buffer
@@ -49,7 +49,7 @@ func TestRunTable(t *testing.T) {
 	text := out.String()
 	t.Logf("\n%s", text)
 
-	servers := []string{kindPlain, kindStreams, kindCopy}
+	servers := []string{kindPlain, kindStreams, kindCopy, kindPlainAlloc}
 	if _, err := exec.LookPath("python3"); err == nil {
 		servers = append(servers, kindAsyncio)
 	}

@@ -27,11 +27,12 @@ import (
 // re-executed with serveEnv set, or python3), so that its memory can be
 // measured and its CPU pinned apart from the load client.
 const (
-	kindStreams = "streams"      // server.Start with a ReadUpTo / Write / Drain handler
-	kindCopy    = "streams-copy" // server.Start with an io.Copy(w, r) handler
-	kindPlain   = "plain"        // a goroutine per net.Conn, a 64 KiB buffer
-	kindBufio   = "bufio"        // a goroutine per net.Conn wrapped in bufio.NewReader: the idle baseline
-	kindAsyncio = "asyncio"      // python3's asyncio.start_server, the seed's echo looping until EOF
+	kindStreams    = "streams"      // server.Start with a ReadUpTo / Write / Drain handler
+	kindCopy       = "streams-copy" // server.Start with an io.Copy(w, r) handler
+	kindPlain      = "plain"        // a goroutine per net.Conn, a 64 KiB buffer
+	kindBufio      = "bufio"        // a goroutine per net.Conn wrapped in bufio.NewReader: the idle baseline
+	kindPlainAlloc = "plain-alloc"  // plain, echoing each message from a new slice: a ReadUpTo handler's floor
+	kindAsyncio    = "asyncio"      // python3's asyncio.start_server, the seed's echo looping until EOF
 )
 
 // serveEnv names the server a re-executed process runs; profileEnv, when
@@ -96,6 +97,27 @@ func plainEcho(c net.Conn) {
 	}
 }
 
+// plainAllocEcho is plainEcho that echoes each message from a slice of its
+// own, as a handler must that reads with ReadUpTo (whose result the caller
+// owns): what allocating per message costs without the library.
+func plainAllocEcho(c net.Conn) {
+	defer c.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			msg := make([]byte, n)
+			copy(msg, buf[:n])
+			if _, werr := c.Write(msg); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
 // bufioEcho echoes through a bufio.Reader's own buffer (4 KiB): the way a
 // plain server that parses its input holds a connection.
 func bufioEcho(c net.Conn) {
@@ -151,15 +173,18 @@ func serveChild(kind string) error {
 			defer cancel()
 			_ = srv.Shutdown(ctx)
 		}
-	case kindPlain, kindBufio:
+	case kindPlain, kindBufio, kindPlainAlloc:
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
 		addr = ln.Addr().String()
 		h := plainEcho
-		if kind == kindBufio {
+		switch kind {
+		case kindBufio:
 			h = bufioEcho
+		case kindPlainAlloc:
+			h = plainAllocEcho
 		}
 		var wg sync.WaitGroup
 		wg.Add(1)
