@@ -51,7 +51,9 @@ func (s *Server) serve(nc net.Conn) {
 // handshake, the close and the logging are out of line (open, done) and
 // the handler's ctx lives in c — because the handler blocks on top of it
 // for the life of the connection, and an idle connection's cost is mostly
-// this goroutine's stack: it stays at the 2 KiB a goroutine starts with.
+// goroutine stacks. (A handler parked in a read's select still outgrows the
+// 2 KiB a goroutine starts with at its first park: the runtime allocates
+// the select's sudogs on this stack, under the handler's frames.)
 func (c *conn) run() {
 	r, w := c.open()
 	if w == nil {
