@@ -80,40 +80,28 @@ func copyEcho(ctx context.Context, r *chanstream.Reader, w *chanstream.Writer) e
 	return err
 }
 
-// plainEcho is the plain Go echo: a 64 KiB buffer, Read, Write.
-func plainEcho(c net.Conn) {
-	defer c.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := c.Read(buf)
-		if n > 0 {
-			if _, werr := c.Write(buf[:n]); werr != nil {
+// plainEcho is the plain Go echo: a 64 KiB buffer, Read, Write. With
+// alloc set it echoes each message from a new slice of its own, as a
+// handler must that reads with ReadUpTo (whose result the caller owns):
+// what allocating per message costs without the library.
+func plainEcho(alloc bool) func(net.Conn) {
+	return func(c net.Conn) {
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			if n > 0 {
+				msg := buf[:n]
+				if alloc {
+					msg = append([]byte(nil), msg...)
+				}
+				if _, werr := c.Write(msg); werr != nil {
+					return
+				}
+			}
+			if err != nil {
 				return
 			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// plainAllocEcho is plainEcho that echoes each message from a slice of its
-// own, as a handler must that reads with ReadUpTo (whose result the caller
-// owns): what allocating per message costs without the library.
-func plainAllocEcho(c net.Conn) {
-	defer c.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := c.Read(buf)
-		if n > 0 {
-			msg := make([]byte, n)
-			copy(msg, buf[:n])
-			if _, werr := c.Write(msg); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
 		}
 	}
 }
@@ -179,12 +167,9 @@ func serveChild(kind string) error {
 			return err
 		}
 		addr = ln.Addr().String()
-		h := plainEcho
-		switch kind {
-		case kindBufio:
+		h := plainEcho(kind == kindPlainAlloc)
+		if kind == kindBufio {
 			h = bufioEcho
-		case kindPlainAlloc:
-			h = plainAllocEcho
 		}
 		var wg sync.WaitGroup
 		wg.Add(1)
