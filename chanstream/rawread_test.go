@@ -301,70 +301,88 @@ func TestInlineWriteOnlyWhenAnswering(t *testing.T) {
 	}
 }
 
-// TestWriteToChunksInline: Reader.WriteTo into a Writer over a socket
-// offers each whole chunk to the socket inline; through a small send
-// buffer most are cut short and their rest is queued in the chunk itself.
-// Every byte arrives, in order.
-func TestWriteToChunksInline(t *testing.T) {
+// TestChunksInline: Reader.WriteTo and Writer.ReadFrom into a Writer over
+// a socket offer each chunk to the socket inline; through a send buffer
+// smaller than a chunk most are cut short and their rest is queued in the
+// chunk itself. Every byte arrives, in order.
+func TestChunksInline(t *testing.T) {
 	if !rawReadSupported {
 		t.Skip("no raw writes on this platform")
 	}
-	srcPeer, srcConn := rawPair(t)
-	dstConn, dstPeer := rawPair(t)
-	if err := dstConn.SetWriteBuffer(64 << 10); err != nil { // with the kernel's overhead, less than a chunk: writes are cut short
-		t.Fatal(err)
-	}
-	r, w0 := New(srcConn)
-	_, w := New(dstConn)
-	defer func() {
-		_ = w0.Abort()
-		_ = w.Abort()
-		<-w0.Done()
-		<-w.Done()
-	}()
-	var inlined atomic.Int64
-	testHookInlineWrite = func() { inlined.Add(1) }
-	defer func() { testHookInlineWrite = nil }()
+	for _, via := range []string{"Reader.WriteTo", "Writer.ReadFrom"} {
+		t.Run(via, func(t *testing.T) {
+			srcPeer, srcConn := rawPair(t)
+			dstConn, dstPeer := rawPair(t)
+			if err := dstConn.SetWriteBuffer(64 << 10); err != nil { // with the kernel's overhead, less than a chunk: writes are cut short
+				t.Fatal(err)
+			}
+			var (
+				copyInto func(w *Writer) (int64, error)
+				srcW     *Writer // the source's stream, if any
+			)
+			if via == "Reader.WriteTo" {
+				var r *Reader
+				r, srcW = New(srcConn)
+				copyInto = func(w *Writer) (int64, error) { return r.WriteTo(w) }
+			} else {
+				copyInto = func(w *Writer) (int64, error) {
+					return w.ReadFrom(struct{ io.Reader }{srcConn}) // a source with no WriteTo of its own
+				}
+			}
+			_, w := New(dstConn)
+			defer func() {
+				_ = w.Abort()
+				<-w.Done()
+				if srcW != nil {
+					_ = srcW.Abort()
+					<-srcW.Done()
+				}
+			}()
+			var inlined atomic.Int64
+			testHookInlineWrite = func() { inlined.Add(1) }
+			defer func() { testHookInlineWrite = nil }()
 
-	want := make([]byte, 8<<20)
-	for i := range want {
-		want[i] = byte(i%251) ^ byte(i>>16)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	_ = srcPeer.SetDeadline(deadline)
-	_ = dstPeer.SetDeadline(deadline)
-	sent := make(chan error, 1)
-	go func() {
-		_, err := srcPeer.Write(want)
-		sent <- errors.Join(err, srcPeer.CloseWrite())
-	}()
-	copied := make(chan error, 1)
-	go func() {
-		n, err := r.WriteTo(w)
-		if err == nil && n != int64(len(want)) {
-			err = fmt.Errorf("WriteTo = %d bytes; want %d", n, len(want))
-		}
-		copied <- errors.Join(err, w.Close())
-	}()
-	got, err := io.ReadAll(dstPeer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-sent; err != nil {
-		t.Fatal(err)
-	}
-	if err := <-copied; err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		i := 0
-		for i < min(len(got), len(want)) && got[i] == want[i] {
-			i++
-		}
-		t.Fatalf("peer got %d bytes, first difference at %d; want the %d sent", len(got), i, len(want))
-	}
-	if inlined.Load() == 0 {
-		t.Error("no chunk was offered to the socket inline")
+			want := make([]byte, 8<<20)
+			for i := range want {
+				want[i] = byte(i%251) ^ byte(i>>16)
+			}
+			deadline := time.Now().Add(60 * time.Second)
+			_ = srcPeer.SetDeadline(deadline)
+			_ = dstPeer.SetDeadline(deadline)
+			sent := make(chan error, 1)
+			go func() {
+				_, err := srcPeer.Write(want)
+				sent <- errors.Join(err, srcPeer.CloseWrite())
+			}()
+			copied := make(chan error, 1)
+			go func() {
+				n, err := copyInto(w)
+				if err == nil && n != int64(len(want)) {
+					err = fmt.Errorf("%s = %d bytes; want %d", via, n, len(want))
+				}
+				copied <- errors.Join(err, w.Close())
+			}()
+			got, err := io.ReadAll(dstPeer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+			if err := <-copied; err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				i := 0
+				for i < min(len(got), len(want)) && got[i] == want[i] {
+					i++
+				}
+				t.Fatalf("peer got %d bytes, first difference at %d; want the %d sent", len(got), i, len(want))
+			}
+			if inlined.Load() == 0 {
+				t.Error("no chunk was offered to the socket inline")
+			}
+		})
 	}
 }
 

@@ -191,9 +191,11 @@ func (w *Writer) WriteLines(bufs ...[]byte) (int, error) {
 	return n, nil
 }
 
-// ReadFrom implements io.ReaderFrom: it reads src until EOF into queued
-// chunks, with no extra copy, and drains whenever the queue passes the high
-// watermark, so io.Copy into a Writer holds about high bytes at most. Under
+// ReadFrom implements io.ReaderFrom: it reads src until EOF into chunks
+// that it writes with no extra copy — each offered to the socket inline as
+// a Write of its size would be, the rest queued — and drains whenever the
+// queue passes the high watermark, so io.Copy into a Writer holds about
+// high bytes at most. Under
 // a [WithMaxWriteBuffer] cap it reads only what fits and waits for room
 // when there is none. It returns the bytes queued and nil at EOF, src's
 // error, or the Writer's.
@@ -218,11 +220,7 @@ func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 				putChunk(c)
 				return total, wrap("read from", err)
 			}
-			w.queue = append(w.queue, c[:n])
-			w.queued += n
-			w.queuedChangedLocked()
-			w.startLocked()
-			w.mu.Unlock()
+			w.giveChunkLocked(c[:n]) // releases w.mu
 			total += int64(n)
 		} else {
 			w.unreserve(k)
@@ -238,9 +236,7 @@ func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 }
 
 // writeChunk writes c, a pooled chunk the caller gives up, as Write would
-// but without the copy (Reader.WriteTo): offered to the socket inline when
-// Write's would be, and what is left queued as it is. On error c goes back
-// to the pool.
+// but without the copy (Reader.WriteTo). On error c goes back to the pool.
 func (w *Writer) writeChunk(c []byte) (int, error) {
 	w.mu.Lock()
 	if err := w.writableLocked(); err != nil {
@@ -248,16 +244,24 @@ func (w *Writer) writeChunk(c []byte) (int, error) {
 		putChunk(c)
 		return 0, wrap("write", err)
 	}
+	w.giveChunkLocked(c) // releases w.mu
+	return len(c), nil
+}
+
+// giveChunkLocked writes c, a non-empty pooled chunk the caller gives up,
+// for writeChunk and ReadFrom: offered to the socket inline when a Write
+// of its size would be, and what is left queued as it is. w.mu is held,
+// and released here.
+func (w *Writer) giveChunkLocked(c []byte) {
 	if w.inlineLocked(len(c)) {
 		w.writeInline(c, nil, true) // releases w.mu
-		return len(c), nil
+		return
 	}
 	w.queue = append(w.queue, c)
 	w.queued += len(c)
 	w.queuedChangedLocked()
 	w.startLocked()
 	w.mu.Unlock()
-	return len(c), nil
 }
 
 // writableLocked says why a write is refused, or nil.
