@@ -97,8 +97,8 @@
 //     it), or when the application is answering (it has read everything
 //     received since the last such write), so that a request and its
 //     response cost no goroutine hand-off while runs of small Writes are
-//     still batched. [Reader.WriteTo] into a Writer offers whole read chunks
-//     the same way, without a copy. The write side has one owner at a time:
+//     still batched. [Reader.WriteTo] into a Writer and [Writer.ReadFrom]
+//     offer whole chunks the same way, without a copy. The write side has one owner at a time:
 //     the writer goroutine, a Write making that one attempt, or Upgrade.
 //
 // Both run in the stream's errgroup. They end after [Writer.Close] or
