@@ -105,7 +105,8 @@ var testHookInlineWrite func()
 // to the pool once written. w.mu is held, and released here.
 func (w *Writer) writeInline(p []byte, more [][]byte, own bool) {
 	w.owner = ownerInline
-	w.queued += len(p) // being written: Buffered counts it
+	w.queued += len(p) // being written: Buffered, Drain and the peak count it
+	w.queuedChangedLocked()
 	raw := w.raw
 	w.mu.Unlock()
 	if testHookInlineWrite != nil {
