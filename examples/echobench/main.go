@@ -20,7 +20,8 @@
 // rounds; where taskset exists the servers run on one CPU and the client on
 // another. The idle mode opens K connections to each server, makes one
 // round trip on each, and reports the server's memory per connection: Go
-// heap, goroutine stacks, and resident set. The tables give medians over
+// heap, goroutine stacks, and resident set; it runs first, and the load
+// rounds then run on fresh server processes. The tables give medians over
 // the rounds and each server's ratio to the plain one (to bufio for idle),
 // and the server's CPU time per MB echoed (from /proc), which is steadier
 // than throughput on a shared machine.
