@@ -39,9 +39,9 @@ func (r *Reader) data() []byte {
 // waitUntil adds at least one chunk to the buffer, records the end of the
 // source, or returns because Unread or FeedEOF changed something (true); it
 // returns false, the buffer as it was, once stop is closed (a read's
-// ctx.Done()). It takes the next chunk from the reader goroutine's channel. Its frame is
-// small, as the select it blocks in is the top of a waiting handler's
-// stack: the rest is out of line (ready, unwant).
+// ctx.Done()). It takes the next chunk from the reader goroutine's
+// channel. Its frame is small, as the select it blocks in is the top of a
+// waiting handler's stack: the rest is out of line (ready, unwant).
 func (r *Reader) waitUntil(stop <-chan struct{}) bool {
 	r.mustHoldToken()
 	if r.ready() {

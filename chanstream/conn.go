@@ -119,9 +119,8 @@ func (c *conn) closeNow(cause error, graceful bool) {
 		return
 	}
 	c.phase = closing
-	if cause != nil && c.err == nil {
-		c.err = cause
-		c.failed.Store(true)
+	if cause != nil {
+		c.failLocked(cause)
 	}
 	closer := c.closer
 	c.mu.Unlock()
@@ -140,11 +139,19 @@ func (c *conn) closeNow(cause error, graceful bool) {
 // stream is live: an error met after a local close is its consequence.
 func (c *conn) fail(err error) {
 	c.mu.Lock()
-	if c.err == nil && c.phase == live {
+	if c.phase == live {
+		c.failLocked(err)
+	}
+	c.mu.Unlock()
+}
+
+// failLocked records err as the stream's failure unless it has one, and
+// raises failed with it: the one writer of err. c.mu is held.
+func (c *conn) failLocked(err error) {
+	if c.err == nil {
 		c.err = err
 		c.failed.Store(true)
 	}
-	c.mu.Unlock()
 }
 
 // failure returns the stream's first failure, or nil.

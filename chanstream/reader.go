@@ -164,7 +164,7 @@ func (r *Reader) readOther(src io.Reader) ([]byte, int, error) {
 	return c, n, err
 }
 
-// deliver hands the chunk readChunk returned to the reading side and
+// deliver hands the chunk a read returned to the reading side and
 // returns the read's error. A chunk read after FeedEOF, or that the stream
 // closed before it was taken, is dropped.
 //
@@ -210,7 +210,7 @@ func (r *Reader) deliver(c []byte, n int, err error) error {
 // begins, then the bytes read and the error. It must not keep c.
 var testHookChunk func(r *Reader, c []byte, err error)
 
-// readTLS reads tc as readOnce does a plain socket: without holding a chunk
+// readTLS reads tc as a rawReader reads a plain socket: without holding a chunk
 // while it waits. A one-byte Read waits for the next record; then a Read
 // with a read deadline in the past takes, into a chunk, what the TLS layer
 // already holds — crypto/tls keeps a partial record over a timeout, so

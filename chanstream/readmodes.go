@@ -287,8 +287,8 @@ func (r *Reader) readInto(p []byte, stop <-chan struct{}) (int, error) {
 }
 
 // writeOut writes d, the buffer's bytes, to w (sw when w is a *Writer)
-// and consumes what was written: a pooled chunk that d is whole moves to
-// sw's queue as it is; anything else is copied by w.Write.
+// and consumes what was written: a pooled chunk that d is whole goes to sw
+// without a copy (writeChunk); anything else is copied by w.Write.
 func (r *Reader) writeOut(w io.Writer, sw *Writer, d []byte) (int, error) {
 	if sw != nil && sw.max > 0 {
 		return r.writeCapped(sw, d)

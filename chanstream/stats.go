@@ -19,7 +19,7 @@ type Stats struct {
 
 // How the counting stays off the hot path. The read side counts once per
 // chunk, in the reader goroutine, next to the atomic add it already makes
-// (readOnce); its peak is one load per chunk and a store only on a new
+// (deliver); its peak is one load per chunk and a store only on a new
 // peak. The pause is timed where the goroutine starts and stops waiting,
 // under the Reader's mu that both already take (pause, maybeUnpause). The
 // write side counts under Writer.mu, which every path that changes the
@@ -66,8 +66,9 @@ func (r *Reader) Stats() Stats {
 // Stats returns the stream's counters: for a stream from New,
 // OpenConnection or NewContext, both halves (the read fields are
 // [Reader.Stats]); for NewWriter, the write half. BytesWritten counts bytes
-// the sink took; WriteQueuedPeak the most bytes queued at once (a Write
-// that the socket took whole at once, inline.go, never queued); DrainWaits
+// the sink took; WriteQueuedPeak the most bytes Buffered counted at once
+// (a Write offered to the socket inline, inline.go, counts while that
+// write runs); DrainWaits
 // and DrainWaited the calls of Drain — and the drains of ReadFrom and of
 // NetConn's Write — that found the queue above the high watermark and
 // waited, and for how long in total. It does not block and is safe for

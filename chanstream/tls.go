@@ -64,10 +64,7 @@ func (c *conn) armShutdown() {
 			c.mu.Unlock()
 			return
 		}
-		if c.err == nil {
-			c.err = fmt.Errorf("tls shutdown timed out after %v: %w", d, ErrClosed)
-			c.failed.Store(true)
-		}
+		c.failLocked(fmt.Errorf("tls shutdown timed out after %v: %w", d, ErrClosed))
 		c.mu.Unlock()
 		_ = raw.Close() // the writer and reader goroutines return from their calls
 	})

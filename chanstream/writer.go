@@ -195,10 +195,9 @@ func (w *Writer) WriteLines(bufs ...[]byte) (int, error) {
 // that it writes with no extra copy — each offered to the socket inline as
 // a Write of its size would be, the rest queued — and drains whenever the
 // queue passes the high watermark, so io.Copy into a Writer holds about
-// high bytes at most. Under
-// a [WithMaxWriteBuffer] cap it reads only what fits and waits for room
-// when there is none. It returns the bytes queued and nil at EOF, src's
-// error, or the Writer's.
+// high bytes at most. Under a [WithMaxWriteBuffer] cap it reads only what
+// fits and waits for room when there is none. It returns the bytes taken
+// and nil at EOF, src's error, or the Writer's.
 func (w *Writer) ReadFrom(src io.Reader) (int64, error) {
 	var total int64
 	for {
